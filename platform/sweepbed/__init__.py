@@ -1,0 +1,1 @@
+"""sweepbed: the sweep engine (spaces, planning, the shared loop, runners, tracking, results)."""
