@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -47,6 +48,9 @@ class RunContext:
     data_dir: Path | None = None
     # Where a family may keep files it shares across trials of a sweep (e.g. generated datasets).
     cache_dir: Path | None = None
+    # Data-parallel position (Ray Train workers): each rank draws its own batches.
+    rank: int = 0
+    world_size: int = 1
 
 
 class Family(ABC):
@@ -81,6 +85,11 @@ class Family(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
 
+    def wrap_data_parallel(self, wrap: Callable[[torch.nn.Module], torch.nn.Module]) -> None:
+        """Wrap the trained module(s) with ``wrap`` (DistributedDataParallel) for ``workers: N``.
+        Families that support data-parallel workers override this; the default refuses."""
+        raise NotImplementedError(f"family {self.name!r} does not support data-parallel workers")
+
     def write_artifacts(self, out_dir: Path) -> list[Path]:
         """Write end-of-trial artifacts (images, plots) into ``out_dir``; return the paths."""
         return []
@@ -90,6 +99,11 @@ class Family(ABC):
     def shared_prefix(cls, config: Any) -> SharedPrefix | None:
         """Steps this config shares with other configs (see :class:`SharedPrefix`); None if none."""
         return None
+
+    @classmethod
+    def check_data(cls, config: Any, data_dir: Path | None) -> None:
+        """Raise FileNotFoundError (one line: what is missing and where to put it) if the data a
+        config needs is not there. Called by the driver before any trial starts."""
 
     @classmethod
     def dataset_name(cls, config: Any) -> str:

@@ -1,0 +1,90 @@
+"""Running a validated, planned sweep: sweep directory, tracking, runner, leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from sweepbed.loop import LoopSettings
+from sweepbed.planning import GroupPlan
+from sweepbed.recorder import SweepRecorder
+from sweepbed.results_store import ResultsStore
+from sweepbed.spec import SweepSpec
+from sweepbed.tracking import default_tracking_uri, finish_sweep, start_sweep, ui_command
+
+
+def _pending(groups: list[GroupPlan], settled: set[str]) -> list[GroupPlan]:
+    """Groups with their settled trials removed (a resumed group runs only its unfinished seeds)."""
+    out = []
+    for g in groups:
+        trials = tuple(t for t in g.trials if t.trial_id not in settled)
+        if trials:
+            out.append(GroupPlan(g.group_id, g.family, g.config, g.steps, trials))
+    return out
+
+
+def execute(spec: SweepSpec, groups: list[GroupPlan] | None, sweep_dir: Path, args: argparse.Namespace) -> int:
+    store = ResultsStore(sweep_dir)
+    if sweep_dir.exists() and store.records() and not args.resume:
+        print(f"error: {sweep_dir} already holds results of this space; pass --resume to continue it "
+              f"or --out to start elsewhere", file=sys.stderr)
+        return 2
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / "space.yaml").write_text(yaml.safe_dump(spec.resolved(), sort_keys=False))
+    settled = store.settled_trial_ids()
+    if groups is not None:
+        total = len(groups)
+        groups = _pending(groups, settled)
+        if settled:
+            print(f"resuming {sweep_dir}: {len(settled)} trials already finished, {len(groups)} groups to run")
+    else:
+        total = spec.search.num_samples
+
+    out_root = Path(args.out)
+    tracking_uri = args.tracking_uri or default_tracking_uri(out_root)
+    info = start_sweep(spec.study, sweep_dir.name, sweep_dir, tracking_uri, out_root / "mlartifacts",
+                       spec.resolved())
+    settings = LoopSettings(
+        steps=spec.budget.steps, eval_every=spec.budget.eval_every, checkpoint_every=spec.budget.checkpoint_every,
+        objective=spec.objective, sweep_dir=sweep_dir.resolve(), shared_dir=(out_root / "_shared").resolve(),
+        data_dir=Path(args.data_dir).resolve() if args.data_dir else None, tracking=info,
+        num_threads=max(1, int(spec.resources.cpu)),
+    )
+    recorder = SweepRecorder(store, spec.objective, total, tracking=info)
+    status = "FINISHED"
+    try:
+        if args.local:
+            from sweepbed.local_runner import run_local
+
+            run_local(spec, settings, recorder, groups)
+        else:
+            from sweepbed.ray_runner import run_ray
+
+            run_ray(spec, settings, recorder, groups, settled, address=args.address,
+                    num_cpus=args.num_cpus, num_gpus=args.num_gpus)
+    except KeyboardInterrupt:
+        status = "KILLED"
+        print("interrupted: finished trials are kept; run again with --resume to continue", file=sys.stderr)
+    finally:
+        store.write_parquet()
+    return _conclude(spec, sweep_dir, store, info, tracking_uri, status)
+
+
+def _conclude(spec, sweep_dir, store, info, tracking_uri, status) -> int:
+    from results_analysis.leaderboard import render, write_leaderboards
+
+    paths = []
+    if store.records():
+        paths = list(write_leaderboards(sweep_dir).values())
+        print()
+        print(render(sweep_dir))
+    finish_sweep(info, status, artifacts=[sweep_dir / "trials.parquet", *paths])
+    counts = {}
+    for r in store.records():
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    print(f"\ntrials: {', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'}; results in {sweep_dir}")
+    print(f"MLflow UI: {ui_command(tracking_uri)}")
+    return 0 if status == "FINISHED" else 1

@@ -1,0 +1,49 @@
+"""``--local``: no Ray at all. Groups run one after another in this process, so a breakpoint in a
+family works. Same loop, same results store and MLflow logging as the Ray path, hence the same
+numbers for the same trial ids. The scheduler (ASHA) is not applied here: it needs concurrent trials.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+
+import optuna
+
+from sweepbed.loop import LoopSettings, run_group
+from sweepbed.planning import GroupPlan, make_group
+from sweepbed.recorder import SweepRecorder
+from sweepbed.searchers import make_sampler, optuna_space
+from sweepbed.spec import SweepSpec
+
+
+def _run_one(group: GroupPlan, settings: LoopSettings, recorder: SweepRecorder) -> float:
+    try:
+        payload = run_group(group, settings, recorder.on_report)
+    except KeyboardInterrupt:
+        raise
+    except Exception:  # noqa: BLE001 - one group's crash must not end the sweep
+        recorder.finish(group, "failed", error=traceback.format_exc())
+        return float("nan")
+    recorder.finish(group, "completed")
+    return payload.get("objective", float("nan"))
+
+
+def run_local(spec: SweepSpec, settings: LoopSettings, recorder: SweepRecorder,
+              groups: list[GroupPlan] | None) -> None:
+    if groups is not None:
+        for group in groups:
+            _run_one(group, settings, recorder)
+        return
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if spec.mode == "max" else "minimize",
+                                sampler=make_sampler(spec.search))
+    space = optuna_space(spec)
+    for _ in range(spec.search.num_samples):
+        trial = study.ask(space)
+        group = make_group(spec.family, {**spec.fixed, **trial.params}, spec.seeds, spec.budget.steps)
+        value = _run_one(group, settings, recorder)
+        if math.isfinite(value):
+            study.tell(trial, value)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)

@@ -1,0 +1,127 @@
+"""The shared loop on a toy family: lockstep reports, resume bit-identity, divergence, shared prefixes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sweepbed.loop import LoopSettings, run_group
+from sweepbed.planning import make_group
+from sweepbed.recorder import SweepRecorder
+from sweepbed.results_store import ResultsStore
+from trainables import registry
+from tests.toy_family import ToyFamily
+
+
+@pytest.fixture(autouse=True)
+def toy_registered(monkeypatch):
+    monkeypatch.setitem(registry.FAMILIES, "toy", "tests.toy_family:ToyFamily")
+
+
+def settings(tmp_path, steps=30, eval_every=10, checkpoint_every=5):
+    return LoopSettings(steps=steps, eval_every=eval_every, checkpoint_every=checkpoint_every, objective="score",
+                        sweep_dir=tmp_path / "sweep", shared_dir=tmp_path / "shared")
+
+
+def test_group_reports_seed_mean_at_every_eval_point(tmp_path):
+    group = make_group("toy", {}, (0, 1, 2), 30)
+    reports = []
+    final = run_group(group, settings(tmp_path), reports.append)
+    assert [r["step"] for r in reports] == [10, 20, 30]
+    assert [r["final"] for r in reports] == [False, False, True]
+    for r in reports:
+        scores = [s["metrics"]["score"] for s in r["seeds"]]
+        assert r["objective"] == pytest.approx(sum(scores) / 3)
+        assert len(set(scores)) == 3  # each seed its own numbers
+    assert all(s["status"] == "done" for s in final["seeds"])
+    assert not list((tmp_path / "sweep" / "checkpoints").glob("*.pt"))  # cleaned after finishing
+
+
+def test_same_trial_same_numbers_and_seed_matters(tmp_path):
+    a = run_group(make_group("toy", {}, (0, 1), 20), settings(tmp_path / "a", 20), lambda p: None)
+    b = run_group(make_group("toy", {}, (0, 1), 20), settings(tmp_path / "b", 20), lambda p: None)
+    assert a["seeds"] == b["seeds"]
+    assert a["seeds"][0]["metrics"] != a["seeds"][1]["metrics"]
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_and_resumed_group_matches_uninterrupted(tmp_path):
+    group = make_group("toy", {}, (0, 1), 30)
+    clean = run_group(group, settings(tmp_path / "clean"), lambda p: None)
+
+    def die_after_first_report(payload):
+        raise Killed
+
+    with pytest.raises(Killed):
+        run_group(group, settings(tmp_path / "killed", checkpoint_every=5), die_after_first_report)
+    ckpts = list((tmp_path / "killed" / "sweep" / "checkpoints").glob("*.pt"))
+    assert len(ckpts) == 2  # both seeds checkpointed at step 10 before the report
+    before = ToyFamily.steps_trained
+    resumed_reports = []
+    resumed = run_group(group, settings(tmp_path / "killed", checkpoint_every=5), resumed_reports.append)
+    assert ToyFamily.steps_trained - before == 2 * 20  # only the remaining steps were trained
+    assert [r["step"] for r in resumed_reports] == [10, 20, 30]  # history replayed for the scheduler
+    assert [s["metrics"] for s in resumed["seeds"]] == [s["metrics"] for s in clean["seeds"]]
+
+
+def test_divergence_ends_that_seed_only(tmp_path):
+    group = make_group("toy", {"nan_at_step": 12}, (0,), 30)
+    healthy = make_group("toy", {}, (0,), 30)
+    diverging = run_group(group, settings(tmp_path), lambda p: None)
+    seed = diverging["seeds"][0]
+    assert seed["status"] == "diverged"
+    assert "non-finite loss" in seed["reason"] and "step 13" in seed["reason"]
+    assert diverging["final"]
+    assert run_group(healthy, settings(tmp_path / "h"), lambda p: None)["seeds"][0]["status"] == "done"
+
+
+def test_shared_prefix_trained_once_and_reused(tmp_path):
+    s = settings(tmp_path, steps=30, eval_every=10)
+    lam0 = make_group("toy", {"prefix_steps": 20, "lam": 0.0}, (0,), 30)
+    lam1 = make_group("toy", {"prefix_steps": 20, "lam": 0.5}, (0,), 30)
+    before = ToyFamily.steps_trained
+    r0 = run_group(lam0, s, lambda p: None)
+    assert ToyFamily.steps_trained - before == 30
+    before = ToyFamily.steps_trained
+    reports = []
+    r1 = run_group(lam1, s, reports.append)
+    assert ToyFamily.steps_trained - before == 10  # the 20 prefix steps came from the cache
+    assert [r["step"] for r in reports] == [10, 20, 30]
+    # identical to training lam=0.5 from scratch
+    fresh = run_group(lam1, settings(tmp_path / "fresh", steps=30, eval_every=10), lambda p: None)
+    assert r1["seeds"][0]["metrics"] == fresh["seeds"][0]["metrics"]
+    assert r1["seeds"][0]["metrics"] != r0["seeds"][0]["metrics"]
+
+
+def test_recorder_writes_rows_with_final_statuses(tmp_path):
+    store = ResultsStore(tmp_path)
+    recorder = SweepRecorder(store, "score", 2)
+    good = make_group("toy", {}, (0, 1), 20)
+    bad = make_group("toy", {"nan_at_step": 3}, (0,), 20)
+    for g in (good, bad):
+        run_group(g, settings(tmp_path, steps=20), recorder.on_report)
+        recorder.finish(g, "completed")
+    df = store.dataframe()
+    assert sorted(df["status"]) == ["diverged", "done", "done"]
+    assert {"trial_id", "group_id", "family", "seed", "config.lr", "metric.score"} <= set(df.columns)
+    assert store.settled_trial_ids() == set(df["trial_id"])
+    # diverged before its first evaluation: it has no metric values (NaN), and a reason
+    assert math.isnan(df.loc[df.status == "diverged", "metric.score"].iloc[0])
+    assert "non-finite" in df.loc[df.status == "diverged", "reason"].iloc[0]
+
+
+def test_recorder_marks_unfinished_group_pruned(tmp_path):
+    store = ResultsStore(tmp_path)
+    recorder = SweepRecorder(store, "score", 1)
+    group = make_group("toy", {}, (0, 1), 30)
+    reports = []
+    with pytest.raises(Killed):
+        run_group(group, settings(tmp_path), lambda p: (reports.append(p), recorder.on_report(p),
+                                                        (_ for _ in ()).throw(Killed)))
+    rows = recorder.finish(group, "completed")  # Tune reports completion when ASHA stops a trial
+    assert [r["status"] for r in rows] == ["pruned", "pruned"]
+    assert rows[0]["metric.score"] == reports[0]["seeds"][0]["metrics"]["score"]
