@@ -1,0 +1,1 @@
+"""Leaderboards, model selection, plots and representation scoring over sweep results."""

@@ -1,0 +1,29 @@
+"""Disentanglement metrics as pure numpy functions (arrays in, floats out).
+
+The λβ-VAE seed's suite (MIG, SAP, I_m; see notes/seed-systems.md §3) lives in discretize.py,
+mig.py, sap.py, im.py and suite.py; :func:`score_codes` runs all of them on one set of codes.
+"""
+
+from trainables.metrics.discretize import discretize, factor_class_codes, factor_entropies, mutual_info_matrix
+from trainables.metrics.im import im, im_from_mi
+from trainables.metrics.mig import mig, mig_from_mi
+from trainables.metrics.sap import sap, sap_continuous, sap_continuous_matrix, sap_score_matrix
+from trainables.metrics.suite import METRIC_DIRECTIONS, default_n_train, score_codes
+
+__all__ = [
+    "METRIC_DIRECTIONS",
+    "default_n_train",
+    "discretize",
+    "factor_class_codes",
+    "factor_entropies",
+    "im",
+    "im_from_mi",
+    "mig",
+    "mig_from_mi",
+    "mutual_info_matrix",
+    "sap",
+    "sap_continuous",
+    "sap_continuous_matrix",
+    "sap_score_matrix",
+    "score_codes",
+]
