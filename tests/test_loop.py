@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from sweepbed.loop import LoopSettings, run_group
 from sweepbed.planning import make_group
 from sweepbed.recorder import SweepRecorder
 from sweepbed.results_store import ResultsStore
-from trainables import registry
+
 from tests.toy_family import ToyFamily
+from trainables import registry
 
 
 @pytest.fixture(autouse=True)

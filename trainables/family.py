@@ -104,6 +104,7 @@ class Family(ABC):
     def check_data(cls, config: Any, data_dir: Path | None) -> None:
         """Raise FileNotFoundError (one line: what is missing and where to put it) if the data a
         config needs is not there. Called by the driver before any trial starts."""
+        return None
 
     @classmethod
     def dataset_name(cls, config: Any) -> str:
