@@ -53,7 +53,7 @@ def execute(spec: SweepSpec, groups: list[GroupPlan] | None, sweep_dir: Path, ar
         data_dir=Path(args.data_dir).resolve() if args.data_dir else None, tracking=info,
         num_threads=max(1, int(spec.resources.cpu)),
     )
-    recorder = SweepRecorder(store, spec.objective, total, tracking=info)
+    recorder = SweepRecorder(store, spec.objective, total, tracking=info, label_keys=tuple(p.name for p in spec.params))
     status = "FINISHED"
     try:
         if args.local:

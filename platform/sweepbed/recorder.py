@@ -23,12 +23,12 @@ def _fmt(value: Any) -> str:
 
 class SweepRecorder:
     def __init__(self, store: ResultsStore, objective: str, total_groups: int | None,
-                 tracking: TrackingInfo | None = None, stream=sys.stdout) -> None:
+                 tracking: TrackingInfo | None = None, label_keys: tuple[str, ...] = ()) -> None:
+        self.label_keys = tuple(label_keys)  # the searched parameters: what tells groups apart
         self.store = store
         self.objective = objective
         self.total_groups = total_groups
         self.tracking = tracking
-        self.stream = stream
         self.last: dict[str, dict[str, Any]] = {}
         self.finished: set[str] = set()
         self.status_counts: dict[str, int] = {}
@@ -46,21 +46,13 @@ class SweepRecorder:
             se = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
             spread = f" ± {se:.3g}"
         diverged = len(payload["seeds"]) - len(live)
-        changed = {k: v for k, v in group["config"].items() if k in self._varying_keys(group)}
-        label = " ".join(f"{k}={_fmt(v)}" for k, v in changed.items()) or group["group_id"]
+        label = " ".join(f"{k}={_fmt(group['config'][k])}" for k in self.label_keys) or group["group_id"]
         done = len(self.finished)
         total = f"/{self.total_groups}" if self.total_groups else ""
         elapsed = time.monotonic() - self.started
         print(f"[{elapsed:6.0f}s] groups done {done}{total} | {label} | step {payload['step']}/{group['steps']} | "
               f"{self.objective} {payload['objective']:.4g}{spread} (n={len(values)}"
-              f"{f', {diverged} diverged' if diverged else ''})", file=self.stream, flush=True)
-
-    def _varying_keys(self, group: dict[str, Any]) -> set[str]:
-        # Show only the config values that differ between the groups seen so far (what the sweep varies).
-        configs = [p["group"]["config"] for p in self.last.values()]
-        if len(configs) < 2:
-            return set()
-        return {k for k in group["config"] if len({repr(c.get(k)) for c in configs}) > 1}
+              f"{f', {diverged} diverged' if diverged else ''})", file=sys.stdout, flush=True)
 
     def finish(self, group: GroupPlan | dict[str, Any], outcome: str, error: str = "") -> list[dict[str, Any]]:
         """Record a group's trials once its run ended: ``completed``, ``pruned`` or ``failed``."""
@@ -97,5 +89,5 @@ class SweepRecorder:
         self.store.write_parquet()
         self.finished.add(gid)
         if outcome != "completed":
-            print(f"group {gid} {outcome}{': ' + error.splitlines()[-1] if error else ''}", file=self.stream, flush=True)
+            print(f"group {gid} {outcome}{': ' + error.splitlines()[-1] if error else ''}", file=sys.stdout, flush=True)
         return rows
