@@ -97,6 +97,37 @@ def test_shared_prefix_trained_once_and_reused(tmp_path):
     assert r1["seeds"][0]["metrics"] != r0["seeds"][0]["metrics"]
 
 
+def test_concurrent_group_waits_for_the_prefix_instead_of_training_it_again(tmp_path):
+    """Two groups that share a prefix start together (as 16 concurrent Tune trials would): the second
+    waits on the first's lock and starts from its cache, so the prefix is trained once."""
+    import threading
+    import time
+
+    s = settings(tmp_path, steps=40, eval_every=20)
+    lam0 = make_group("toy", {"prefix_steps": 20, "lam": 0.0, "noise": 0.2}, (0, 1), 40)
+    lam1 = make_group("toy", {"prefix_steps": 20, "lam": 0.5, "noise": 0.2}, (0, 1), 40)
+    original = ToyFamily.train_step
+
+    def slow_step(self, step):
+        time.sleep(0.01)
+        return original(self, step)
+
+    results = {}
+    before = ToyFamily.steps_trained
+    try:
+        ToyFamily.train_step = slow_step
+        first = threading.Thread(target=lambda: results.update(a=run_group(lam0, s, lambda p: None)))
+        first.start()
+        time.sleep(0.1)  # the first group holds the prefix locks by now
+        results["b"] = run_group(lam1, s, lambda p: None)
+        first.join()
+    finally:
+        ToyFamily.train_step = original
+    assert ToyFamily.steps_trained - before == 2 * 40 + 2 * 20
+    alone = run_group(lam1, settings(tmp_path / "alone", steps=40, eval_every=20), lambda p: None)
+    assert results["b"]["seeds"] == [{**x, "run_id": None} for x in alone["seeds"]]
+
+
 def test_recorder_writes_rows_with_final_statuses(tmp_path):
     store = ResultsStore(tmp_path)
     recorder = SweepRecorder(store, "score", 2)

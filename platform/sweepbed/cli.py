@@ -86,11 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_space(args.space, args.overrides)
         groups = None if spec.search.algorithm == "optuna" else plan_groups(spec)
-        _check_data(spec, groups, args.data_dir)
-    except (SpaceError, FileNotFoundError) as exc:
+    except SpaceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     sweep_dir = Path(args.out) / spec.study / sweep_id_of(spec)
+    try:
+        _check_data(spec, groups, args.data_dir)
+    except FileNotFoundError as exc:
+        if not args.dry_run:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"note: {exc}")  # planning needs no data; running will
     if args.dry_run:
         print_plan(spec, groups, sweep_dir)
         return 0

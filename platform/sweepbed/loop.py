@@ -9,6 +9,7 @@ cached and fast-forwarded by every trial that shares it), MLflow logging and dev
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import tempfile
@@ -93,6 +94,7 @@ class GroupLoop:
         self.tracker = TrialTracker(settings.tracking) if settings.tracking else None
         self.prefix = self.family_cls.shared_prefix(self.config)
         self.checkpoint_dir = Path(settings.sweep_dir) / "checkpoints"
+        self._prefix_locks: dict[int, Any] = {}  # seed -> open lock file of a prefix this group trains
 
     # --- paths ---------------------------------------------------------------------------------
     def checkpoint_path(self, trial: TrialPlan) -> Path:
@@ -117,7 +119,7 @@ class GroupLoop:
         ckpt_path, prefix_path = self.checkpoint_path(trial), self.prefix_path(trial.seed)
         if ckpt_path.exists():
             self._restore(seed_run, torch.load(ckpt_path, map_location=self.device, weights_only=False))
-        elif prefix_path is not None and prefix_path.exists():
+        elif prefix_path is not None and self._claim_or_wait_for_prefix(trial.seed, prefix_path):
             self._restore(seed_run, torch.load(prefix_path, map_location=self.device, weights_only=False))
             seed_run.run_id, replay = None, True  # a new trial: its own run, the shared curve replayed
         if self.tracker:
@@ -128,6 +130,39 @@ class GroupLoop:
                 for entry in seed_run.history:
                     self._log_eval(seed_run, entry)
         return seed_run
+
+    def _claim_or_wait_for_prefix(self, seed: int, prefix_path: Path) -> bool:
+        """True when the shared prefix is cached (possibly after waiting for the trial that trains it);
+        False when this group must train it, holding its lock until it is saved.
+
+        Groups take the locks of their seeds in the same order, so waiting cannot deadlock; a crashed
+        holder releases its lock with its process, and the next group trains the prefix instead.
+        """
+        if prefix_path.exists():
+            return True
+        prefix_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(prefix_path.with_suffix(".lock"), "w")  # noqa: SIM115 - held across calls
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"group {self.group.group_id} seed {seed}: waiting for the shared first {self.prefix.steps} "
+                  f"steps, trained by another trial", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        if prefix_path.exists():
+            handle.close()
+            return True
+        self._prefix_locks[seed] = handle
+        return False
+
+    def _save_prefix(self, seed_run: SeedRun, prefix_path: Path) -> None:
+        if not prefix_path.exists():
+            _atomic_save(self._snapshot(seed_run), prefix_path)
+        self._release_prefix_lock(seed_run.trial.seed)
+
+    def _release_prefix_lock(self, seed: int) -> None:
+        handle = self._prefix_locks.pop(seed, None)
+        if handle is not None:
+            handle.close()  # closing the file releases its flock
 
     def _restore(self, seed_run: SeedRun, saved: dict[str, Any]) -> None:
         seed_run.model.load_state_dict(saved["state"])
@@ -147,6 +182,13 @@ class GroupLoop:
     # --- the loop ------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         torch.set_num_threads(max(1, self.settings.num_threads))
+        try:
+            return self._run()
+        finally:
+            for seed in list(self._prefix_locks):
+                self._release_prefix_lock(seed)
+
+    def _run(self) -> dict[str, Any]:
         seeds = [self._start_seed(t) for t in self.group.trials]
         payload: dict[str, Any] = {}
         for point in self.settings.eval_points():
@@ -181,8 +223,8 @@ class GroupLoop:
             if seed_run.step < point:  # checkpoints at an evaluation point are taken after evaluating
                 if seed_run.step % self.settings.checkpoint_every == 0:
                     _atomic_save(self._snapshot(seed_run), self.checkpoint_path(seed_run.trial))
-                if prefix_path is not None and seed_run.step == self.prefix.steps and not prefix_path.exists():
-                    _atomic_save(self._snapshot(seed_run), prefix_path)
+                if prefix_path is not None and seed_run.step == self.prefix.steps:
+                    self._save_prefix(seed_run, prefix_path)
 
     def _evaluate(self, seed_run: SeedRun, point: int) -> None:
         metrics = {k: float(v) for k, v in seed_run.model.evaluate().items()}
@@ -194,8 +236,8 @@ class GroupLoop:
         if point % self.settings.checkpoint_every == 0 and point < self.settings.steps:
             _atomic_save(self._snapshot(seed_run), self.checkpoint_path(seed_run.trial))
         prefix_path = self.prefix_path(seed_run.trial.seed)
-        if prefix_path is not None and point == self.prefix.steps and not prefix_path.exists():
-            _atomic_save(self._snapshot(seed_run), prefix_path)
+        if prefix_path is not None and point == self.prefix.steps:
+            self._save_prefix(seed_run, prefix_path)
 
     def _log_eval(self, seed_run: SeedRun, entry: dict[str, Any]) -> None:
         if self.tracker and seed_run.run_id:
@@ -205,6 +247,7 @@ class GroupLoop:
 
     def _diverge(self, seed_run: SeedRun, reason: str) -> None:
         seed_run.status, seed_run.reason = "diverged", reason
+        self._release_prefix_lock(seed_run.trial.seed)  # a waiting group takes the prefix over
         if self.tracker and seed_run.run_id:
             self.tracker.end_trial(seed_run.run_id, "diverged", tags={"sweepbed.reason": reason})
         self.checkpoint_path(seed_run.trial).unlink(missing_ok=True)
