@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from sweepbed.loop import LoopSettings, run_group
 from sweepbed.planning import make_group
 from sweepbed.recorder import SweepRecorder
 from sweepbed.results_store import ResultsStore
-
 from tests.toy_family import ToyFamily
 from trainables import registry
 

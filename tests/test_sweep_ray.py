@@ -19,6 +19,7 @@ def ray_sweep(tmp_path_factory, mlflow_server):
     """One sweep on Ray: 2 groups x 2 seeds, each group on half of one logical GPU and no CPU, so the
     two groups can only run at the same time if fractional GPUs work."""
     import ray
+
     from sweepbed.cli import main
 
     tmp = tmp_path_factory.mktemp("ray_sweep")

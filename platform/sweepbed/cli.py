@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_space(args.space, args.overrides)
         groups = None if spec.search.algorithm == "optuna" else plan_groups(spec)
-    except SpaceError as exc:
+    except (SpaceError, FileNotFoundError) as exc:  # a bad space, or no space file at all
         print(f"error: {exc}", file=sys.stderr)
         return 2
     sweep_dir = Path(args.out) / spec.study / sweep_id_of(spec)

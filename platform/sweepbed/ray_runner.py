@@ -49,11 +49,13 @@ class _GroupFactory:
 
 def group_trainable(config: dict[str, Any], settings: LoopSettings, factory: _GroupFactory,
                     workers: int, cpu: float, gpu: float) -> None:
+    import ray
     from ray import tune
 
     group = factory(config)
+    node_id = ray.get_runtime_context().get_node_id()  # where it ran: shown in Tune's result files
     if workers == 0:
-        run_group(group, settings, lambda payload: tune.report(tune_result(payload)))
+        run_group(group, settings, lambda payload: tune.report({**tune_result(payload), "node_id": node_id}))
         return
     _run_torch_trainer(group, settings, workers, cpu, gpu)
 

@@ -35,9 +35,9 @@ DISTRIBUTIONS = ("grid", "choice", "uniform", "loguniform", "int")
 PARAM_KEYS = ("distribution", "values", "min", "max", "log")
 # Words from W&B sweep files and Tune that a reader may type; each maps to the hint we give.
 DISTRIBUTION_HINTS = {
-    "categorical": "choice", "int_uniform": "int", "randint": "int", "log_uniform_values": "loguniform",
-    "log_uniform": "loguniform (bounds are values, not exponents)", "grid_search": "grid",
-    "q_uniform": "uniform", "constant": "fixed (put the value under fixed:)",
+    "categorical": "'choice'", "int_uniform": "'int'", "randint": "'int'", "log_uniform_values": "'loguniform'",
+    "log_uniform": "'loguniform' (its bounds are values, not exponents)", "grid_search": "'grid'",
+    "q_uniform": "'uniform'",
 }
 
 
@@ -82,8 +82,8 @@ def render(path: KeyPath) -> str:
 def check_keys(mapping: dict, allowed: Sequence[str], path: KeyPath, hints: dict[str, str] | None = None) -> None:
     for key in mapping:
         if key not in allowed:
-            where = "top-level key" if not path else f"key in {render(path)}"
-            raise Problem((*path, str(key)), f"unknown {where} {show(key)}{did_you_mean(key, allowed, hints)}; "
+            what = f"top-level key {show(key)}" if not path else f"key {show(key)} in {render(path)}"
+            raise Problem((*path, str(key)), f"unknown {what}{did_you_mean(key, allowed, hints)}; "
                                              f"allowed: {', '.join(allowed)}")
 
 
@@ -93,7 +93,7 @@ def check_int(value: Any, path: KeyPath, minimum: int | None = None, maximum: in
         raise Problem(path, f"expected an integer, got {show(value)}")
     value = int(value)
     if minimum is not None and value < minimum:
-        raise Problem(path, f"must be >= {minimum}{why}, got {value}")
+        raise Problem(path, f"must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
         raise Problem(path, f"must be <= {maximum}{why}, got {value}")
     return value
@@ -399,8 +399,10 @@ def run_family_check(family: type, fixed: Mapping[str, Any], params: tuple[Param
         except (ValueError, TypeError) as exc:
             if isinstance(exc, TypeError) and what == "validate_config":
                 raise
-            raise Problem(_path_named_in(str(exc), family, searched),
-                          f"{exc} (rejected by {family.name}.{what})") from None
+            path = _path_named_in(str(exc), family, searched)
+            # "field: problem" would repeat the key path the message is printed under
+            message = str(exc).removeprefix(f"{path[-1]}:").strip() if len(path) > 1 else str(exc)
+            raise Problem(path, f"{message} (rejected by {family.name}.{what})") from None
 
 
 def _path_named_in(message: str, family: type, searched: set[str]) -> KeyPath:
