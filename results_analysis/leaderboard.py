@@ -278,7 +278,7 @@ def render(sweep_dir: str | Path, metrics: list[str] | None = None) -> str:
 
 
 def write_leaderboards(sweep_dir: str | Path) -> dict[str, Path]:
-    """Write leaderboard.md / .csv / .tex beside trials.parquet; returns {"markdown"|"csv"|"latex": path}."""
+    """Write leaderboard.md / .csv / .tex / .parquet beside trials.parquet; returns {format: path}."""
     sweep_dir = Path(sweep_dir)
     space, trials, lb = _load(sweep_dir)
     texts = {
@@ -293,6 +293,8 @@ def write_leaderboards(sweep_dir: str | Path) -> dict[str, Path]:
         path = sweep_dir / f"leaderboard.{suffix}"
         path.write_text(texts[fmt], encoding="utf-8")
         paths[fmt] = path
+    paths["parquet"] = sweep_dir / "leaderboard.parquet"  # typed columns, for notebooks
+    lb.to_parquet(paths["parquet"], index=False)
     return paths
 
 

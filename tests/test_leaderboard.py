@@ -214,7 +214,7 @@ def test_load_trials_errors(tmp_path):
 def test_write_leaderboards_and_render(tmp_path):
     sweep = write_sweep(tmp_path / "sweep", make_trials())
     paths = write_leaderboards(sweep)
-    assert set(paths) == {"markdown", "csv", "latex"}
+    assert set(paths) == {"markdown", "csv", "latex", "parquet"}
     assert all(p.parent == sweep and p.exists() for p in paths.values())
     text = render(sweep)
     assert paths["markdown"].read_text() == text
@@ -223,6 +223,8 @@ def test_write_leaderboards_and_render(tmp_path):
     direct = build_leaderboard(make_trials(), "mig", "max")
     np.testing.assert_allclose(csv["mig_mean"], direct["mig_mean"], equal_nan=True)
     assert csv["rank"].iloc[:4].tolist() == [1, 2, 3, 3] and math.isnan(csv["rank"].iloc[4])
+    parquet = pd.read_parquet(paths["parquet"])
+    np.testing.assert_allclose(parquet["mig_se"], direct["mig_se"], equal_nan=True)
     assert paths["latex"].read_text().startswith("\\begin{tabular}")
 
 

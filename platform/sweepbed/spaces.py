@@ -210,6 +210,8 @@ def load_space(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
     """Read, override and validate a search space; raises SpaceError (one line) on any problem."""
     path = Path(path)
     source = str(path)
+    if not path.is_file():
+        raise SpaceError(source, "space", "no such file")
     raw, lines = _parse_yaml(path.read_text(), source)
     raw = apply_overrides(raw, overrides, source)
     overridden = [_parse_override(item, source)[0] for item in overrides]
