@@ -39,6 +39,10 @@ class GroundTruthData(ABC):
         """This dataset with its storage on ``device`` (may return self)."""
 
     # disentanglement_lib's interface, so dlib-style metrics can score any dataset of this shape.
+    @property
+    def num_factors(self) -> int:
+        return len(self.factor_sizes)
+
     def index_of(self, factors: np.ndarray) -> np.ndarray:
         """Flat indices of the images with the given (B, K) factor classes (full factor grids)."""
         strides = np.cumprod((1,) + tuple(self.factor_sizes[::-1]))[:-1][::-1]
