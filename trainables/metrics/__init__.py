@@ -7,8 +7,8 @@ dataset with disentanglement_lib's interface through a representation function. 
 imported here: it needs torch, and the codes-only metrics should load without it.
 """
 
-from trainables.metrics.discretize import discretize, factor_class_codes, factor_entropies, mutual_info_matrix
 from trainables.metrics.beta_vae_score import beta_vae_score
+from trainables.metrics.discretize import discretize, factor_class_codes, factor_entropies, mutual_info_matrix
 from trainables.metrics.factor_vae_score import factor_vae_score
 from trainables.metrics.im import im, im_from_mi
 from trainables.metrics.irs import irs, irs_from_codes
