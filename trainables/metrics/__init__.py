@@ -8,6 +8,7 @@ imported here: it needs torch, and the codes-only metrics should load without it
 """
 
 from trainables.metrics.beta_vae_score import beta_vae_score
+from trainables.metrics.dci import DCI_KEYS, dci, dci_from_importance, gbt_importance_matrix
 from trainables.metrics.discretize import discretize, factor_class_codes, factor_entropies, mutual_info_matrix
 from trainables.metrics.factor_vae_score import factor_vae_score
 from trainables.metrics.im import im, im_from_mi
@@ -18,16 +19,20 @@ from trainables.metrics.sap import sap, sap_continuous, sap_continuous_matrix, s
 from trainables.metrics.suite import METRIC_DIRECTIONS, default_n_train, score_codes
 
 __all__ = [
+    "DCI_KEYS",
     "METRIC_DIRECTIONS",
     "MCCMatching",
     "beta_vae_score",
     "factor_vae_score",
+    "gbt_importance_matrix",
     "irs",
     "irs_from_codes",
     "correlation_matrix",
     "mcc",
     "mcc_cdf",
     "mcc_matrix",
+    "dci",
+    "dci_from_importance",
     "default_n_train",
     "discretize",
     "factor_class_codes",

@@ -64,9 +64,12 @@ def dci_from_importance(importance_matrix: np.ndarray) -> dict[str, float]:
     Returns ``{"dci_disentanglement": D, "dci_completeness": C}``, both in [0, 1] (up to the 1e-11
     smoothing). Identity-like R gives D = C = 1; a uniform R gives D = C = 0.
     """
-    r = np.asarray(importance_matrix, dtype=np.float64)
+    # C order as dlib's np.zeros matrix: numpy's sums (and so the last bits) depend on memory layout.
+    r = np.ascontiguousarray(importance_matrix, dtype=np.float64)
     if r.ndim != 2 or r.shape[0] < 1 or r.shape[1] < 1:
-        raise ValueError(f"importance matrix must be a non-empty 2-D array (latents x factors), got {r.shape}")
+        raise ValueError(
+            f"importance matrix must be a non-empty 2-D array (latents x factors), got {r.shape}"
+        )
     if not np.all(np.isfinite(r)) or np.any(r < 0):
         raise ValueError("importance matrix must hold finite non-negative numbers")
     per_code = _per_row_specificity(r)
