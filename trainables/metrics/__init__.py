@@ -8,7 +8,7 @@ imported here: it needs torch, and the codes-only metrics should load without it
 """
 
 from trainables.metrics.beta_vae_score import beta_vae_score
-from trainables.metrics.dci import DCI_KEYS, dci, dci_from_importance, gbt_importance_matrix
+from trainables.metrics.dci import dci, dci_from_importance, gbt_importance_matrix
 from trainables.metrics.discretize import discretize, factor_class_codes, factor_entropies, mutual_info_matrix
 from trainables.metrics.factor_vae_score import factor_vae_score
 from trainables.metrics.im import im, im_from_mi
@@ -16,7 +16,7 @@ from trainables.metrics.irs import irs, irs_from_codes
 from trainables.metrics.mcc import MCCMatching, correlation_matrix, mcc, mcc_cdf, mcc_matrix
 from trainables.metrics.mig import mig, mig_from_mi
 from trainables.metrics.sap import sap, sap_continuous, sap_continuous_matrix, sap_score_matrix
-from trainables.metrics.suite import METRIC_DIRECTIONS, default_n_train, score_codes
+from trainables.metrics.suite import DCI_KEYS, METRIC_DIRECTIONS, default_n_train, score_codes
 
 __all__ = [
     "DCI_KEYS",
