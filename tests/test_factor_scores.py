@@ -1,0 +1,70 @@
+"""The shared representation evaluation: codes-only suite plus the optional dlib scores, on a
+dataset whose images encode their factors (so a perfect encoder is known)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from trainables.datasets.base import GroundTruthData
+from trainables.factor_scores import OPTIONAL_SCORES, check_scores, metric_directions, score_representation
+
+
+class Grid(GroundTruthData):
+    """12 images of 2 pixels; pixel k = 50 * factor k."""
+
+    factor_names, factor_sizes, image_shape, name = ("a", "b"), (3, 4), (2, 1, 1), "grid"
+
+    def __len__(self):
+        return 12
+
+    def factors(self, indices):
+        return torch.stack([indices // 4, indices % 4], dim=1)
+
+    def images(self, indices):
+        return (50 * self.factors(indices)).to(torch.uint8).reshape(-1, 2, 1, 1)
+
+    def to(self, device):
+        return self
+
+
+def perfect(x):  # float images in [0, 1] -> the factors, plus a dead latent
+    codes = torch.round(x.reshape(len(x), -1) * 255 / 50)
+    return torch.cat([codes, torch.zeros(len(x), 1)], dim=1)
+
+
+def swapped_noise(x):  # ignores the image
+    return torch.randn(len(x), 3, generator=torch.Generator().manual_seed(0))
+
+
+INDICES = np.random.default_rng(0).integers(0, 12, 600)
+SMALL = {"dlib_num_train": 60, "dlib_num_eval": 30, "batch_size": 50}
+
+
+def test_codes_only_by_default():
+    out = score_representation(Grid(), perfect, INDICES, 400, seed=0, **SMALL)
+    assert set(out) == {"mig", "sap", "sap_continuous", "im"}
+    assert out["mig"] > 0.98  # not 1: the two factors share a little empirical MI in 400 rows
+
+
+def test_every_optional_score_and_perfect_answers():
+    out = score_representation(Grid(), perfect, INDICES, 400, seed=0, extra_scores=tuple(OPTIONAL_SCORES), **SMALL)
+    assert set(out) == set(metric_directions())
+    assert out["factor_vae_eval_accuracy"] == 1.0 and out["factor_vae_num_active_dims"] == 2
+    assert out["beta_vae_eval_accuracy"] == 1.0
+    assert out["irs"] == pytest.approx(1.0, abs=1e-6)
+    assert out["dci_disentanglement"] > 0.99 and out["dci_informativeness_test"] == 1.0
+    noise = score_representation(Grid(), swapped_noise, INDICES, 400, seed=0, extra_scores=("factor_vae",), **SMALL)
+    assert noise["factor_vae_eval_accuracy"] < 0.9 and noise["mig"] < 0.2
+
+
+def test_same_seed_same_scores():
+    a = score_representation(Grid(), perfect, INDICES, 400, seed=3, extra_scores=("beta_vae_score",), **SMALL)
+    b = score_representation(Grid(), perfect, INDICES, 400, seed=3, extra_scores=("beta_vae_score",), **SMALL)
+    assert a == b
+
+
+def test_unknown_score_is_named():
+    with pytest.raises(ValueError, match="extra_scores: unknown score 'factorvae'"):
+        check_scores(["factorvae"])
