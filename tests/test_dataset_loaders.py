@@ -10,7 +10,7 @@ import torch
 
 from trainables import datasets
 from trainables.datasets.dsprites_procedural import FACTOR_SIZES, ProceduralDSprites
-from trainables.datasets.stored_files import DSPRITES_FILE, load_mpi3d
+from trainables.datasets.file_loaders import DSPRITES_FILE, load_mpi3d
 
 
 @pytest.fixture(scope="module")

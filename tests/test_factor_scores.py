@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from trainables.datasets.base import GroundTruthData
-from trainables.factor_scores import OPTIONAL_SCORES, check_scores, metric_directions, score_representation
+from trainables.factor_scores import (
+    OPTIONAL_SCORES,
+    check_scores,
+    encode_indices,
+    metric_directions,
+    score_representation,
+)
 
 
 class Grid(GroundTruthData):
@@ -38,30 +44,36 @@ def swapped_noise(x):  # ignores the image
     return torch.randn(len(x), 3, generator=torch.Generator().manual_seed(0))
 
 
-INDICES = np.random.default_rng(0).integers(0, 12, 600)
+INDICES = torch.as_tensor(np.random.default_rng(0).integers(0, 12, 600))
 SMALL = {"dlib_num_train": 60, "dlib_num_eval": 30, "batch_size": 50}
 
 
+def score(encode, seed=0, extra=()):
+    codes = encode_indices(Grid(), encode, INDICES, batch_size=50)
+    factors = Grid().factors(INDICES).numpy()
+    return score_representation(Grid(), encode, codes, factors, 400, seed=seed, extra_scores=extra, **SMALL)
+
+
 def test_codes_only_by_default():
-    out = score_representation(Grid(), perfect, INDICES, 400, seed=0, **SMALL)
+    out = score(perfect)
     assert set(out) == {"mig", "sap", "sap_continuous", "im"}
     assert out["mig"] > 0.98  # not 1: the two factors share a little empirical MI in 400 rows
 
 
 def test_every_optional_score_and_perfect_answers():
-    out = score_representation(Grid(), perfect, INDICES, 400, seed=0, extra_scores=tuple(OPTIONAL_SCORES), **SMALL)
+    out = score(perfect, extra=tuple(OPTIONAL_SCORES))
     assert set(out) == set(metric_directions())
     assert out["factor_vae_eval_accuracy"] == 1.0 and out["factor_vae_num_active_dims"] == 2
     assert out["beta_vae_eval_accuracy"] == 1.0
     assert out["irs"] == pytest.approx(1.0, abs=1e-6)
     assert out["dci_disentanglement"] > 0.99 and out["dci_informativeness_test"] == 1.0
-    noise = score_representation(Grid(), swapped_noise, INDICES, 400, seed=0, extra_scores=("factor_vae",), **SMALL)
+    noise = score(swapped_noise, extra=("factor_vae",))
     assert noise["factor_vae_eval_accuracy"] < 0.9 and noise["mig"] < 0.2
 
 
 def test_same_seed_same_scores():
-    a = score_representation(Grid(), perfect, INDICES, 400, seed=3, extra_scores=("beta_vae_score",), **SMALL)
-    b = score_representation(Grid(), perfect, INDICES, 400, seed=3, extra_scores=("beta_vae_score",), **SMALL)
+    a = score(perfect, seed=3, extra=("beta_vae_score",))
+    b = score(perfect, seed=3, extra=("beta_vae_score",))
     assert a == b
 
 

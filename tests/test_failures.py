@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TINY_SPACE, sweep_dir_of, write_space
-from trainables.datasets.stored_files import DSPRITES_FILE
+from trainables.datasets.file_loaders import DSPRITES_FILE
 
 
 @pytest.fixture

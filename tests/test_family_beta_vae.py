@@ -109,10 +109,20 @@ def test_evaluate_returns_every_declared_metric_and_does_not_touch_training_rng(
     a.train_step(0)
     b.train_step(0)
     metrics = a.evaluate()
-    assert set(metrics) == set(BetaVAE.metrics)
+    assert set(metrics) == {"mig", "sap", "sap_continuous", "im", "recon_nll", "kl", "l2", "loss"}
     assert all(math.isfinite(v) for v in metrics.values())
     assert metrics == a.evaluate()  # the evaluation sample and noise are fixed
     assert a.train_step(1) == b.train_step(1)  # evaluating did not change what training draws
+
+
+def test_extra_scores_go_through_the_shared_evaluation():
+    model = make(4, extra_scores=("dci", "factor_vae", "beta_vae_score", "irs"), dlib_num_train=40,
+                 dlib_num_eval=20)
+    model.train_step(0)
+    metrics = model.evaluate()
+    assert set(metrics) == set(BetaVAE.metrics)  # every declared metric, the dlib scores included
+    assert all(math.isfinite(v) for v in metrics.values())
+    assert 0.0 <= metrics["dci_disentanglement"] <= 1.0 and 0.0 <= metrics["beta_vae_eval_accuracy"] <= 1.0
 
 
 def test_artifacts_are_pngs(tmp_path):
@@ -133,6 +143,7 @@ def test_burgess_shapes():
     ({"latent_dim": 0}, "latent_dim"),
     ({"beta_schedule": "cosine", "beta_ramp_start": 5, "beta_ramp_end": 5}, "beta_ramp_end"),
     ({"continue_from_step": -1}, "continue_from_step"),
+    ({"extra_scores": ("dci", "factorvae")}, "extra_scores"),
 ])
 def test_validate_config_names_the_field(values, message):
     with pytest.raises(ValueError, match=message):

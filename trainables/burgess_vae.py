@@ -3,6 +3,10 @@
 Seed: Minitechy/lambda_beta_vae, models.py / losses.py (notes/seed-systems.md §3).
 Encoder: 4 x Conv(k4, s2, p1) C->32->32->64->64 with ReLU, FC 1024->256 (ReLU), heads μ, logvar.
 Decoder: FC z->256->1024 (ReLU), 4 x ConvT(k4, s2, p1) 64->64->32->32->C, logits (sigmoid = mean).
+Where we differ: the decoder returns logits and the BCE is computed from them (the seed applies
+``sigmoid`` and ``F.binary_cross_entropy``, which clamps log(0) at -100; the logit form is the same
+value without that clamp and with stabler gradients). The reparameterisation noise is an argument, so
+the caller draws it from its own seeded generator.
 """
 
 from __future__ import annotations
@@ -83,6 +87,27 @@ def reconstruction_nll(logits: torch.Tensor, x: torch.Tensor, likelihood: str) -
 def squared_error(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The λβ-VAE's L2 term per sample: ||x - sigmoid(logits)||² summed over pixels: (B,)."""
     return (torch.sigmoid(logits) - x).pow(2).flatten(1).sum(1)
+
+
+def objective(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float,
+              lam: float, likelihood: str = "bernoulli", kl_normalisation: str = "sum") -> dict[str, torch.Tensor]:
+    """The λβ-VAE objective recon + β·KL' + λ·L2, each term a per-image sum averaged over the batch
+    (the seed's ``reduction='sum') / batch_size``); returns scalars ``loss, recon, kl, l2``.
+
+    KL' is the KL summed over latents (``kl_normalisation='sum'``, λβ-VAE seed) or divided by the number
+    of latents (``'per_latent'``, the challenge seed's losses); the returned ``kl`` is always the sum.
+    λ = 0 and β-only training give the β-VAE; the L2 term uses the same sampled-z reconstruction.
+    """
+    recon = reconstruction_nll(logits, x, likelihood).mean()
+    kl = kl_divergence(mu, logvar).mean()
+    if kl_normalisation == "per_latent":
+        kl_term = kl / mu.shape[1]
+    elif kl_normalisation == "sum":
+        kl_term = kl
+    else:
+        raise ValueError(f"unknown kl_normalisation {kl_normalisation!r}")
+    l2 = squared_error(logits, x).mean()
+    return {"loss": recon + beta * kl_term + lam * l2, "recon": recon, "kl": kl, "l2": l2}
 
 
 def cosine_beta(step: int, beta_initial: float, beta_final: float, start: int, end: int) -> float:

@@ -54,21 +54,20 @@ def encode_indices(data: GroundTruthData, encode: Encoder, indices: torch.Tensor
     return torch.cat(codes).numpy()
 
 
-def score_representation(data: GroundTruthData, encode: Encoder, indices: np.ndarray, n_train: int, seed: int,
-                         extra_scores: Sequence[str] = (), num_bins: int = 20, batch_size: int = 1024,
-                         dlib_num_train: int = 10000, dlib_num_eval: int = 5000,
+def score_representation(data: GroundTruthData, encode: Encoder, codes: np.ndarray, factors: np.ndarray,
+                         n_train: int, seed: int, extra_scores: Sequence[str] = (), num_bins: int = 20,
+                         batch_size: int = 1024, dlib_num_train: int = 10000, dlib_num_eval: int = 5000,
                          device: torch.device | None = None) -> dict[str, float]:
-    """Metrics of ``encode`` on ``data``.
+    """Metrics of the representation ``encode`` of ``data``.
 
-    Codes-only metrics use the encoder means of ``indices`` (the first ``n_train`` rows train, the rest
-    test). The dlib scores draw from ``np.random.RandomState(seed)`` with dlib's defaults except the
-    sample counts ``dlib_num_train`` (also FactorVAE's variance-estimate size) and ``dlib_num_eval``.
+    ``codes``/``factors`` are the encoder means and factor classes of the caller's seeded evaluation
+    sample (the first ``n_train`` rows train, the rest test; see :func:`encode_indices`): the codes-only
+    suite runs on them. The dlib scores draw their own observations from ``np.random.RandomState(seed)``
+    with dlib's defaults except the sample counts ``dlib_num_train`` (also FactorVAE's variance-estimate
+    size) and ``dlib_num_eval``.
     """
     check_scores(extra_scores)
     device = device or torch.device("cpu")
-    idx = torch.as_tensor(indices, device=device)
-    codes = encode_indices(data, encode, idx, batch_size)
-    factors = data.factors(idx).cpu().numpy()
     metrics = score_codes(codes, factors, n_train=n_train, num_bins=num_bins, include_dci="dci" in extra_scores)
 
     @torch.no_grad()

@@ -1,67 +1,101 @@
-"""Ground-truth-factor image datasets: one registry, one per-process cache (shared by all trials)."""
+"""Ground-truth-factor image datasets: one registry, one per-process cache shared by all trials.
+
+``load(name, data_dir, device)`` returns the dataset on ``device``; every trial of a process that asks
+for the same (name, data directory, device) gets the same object, so its images exist once per process
+(the seed codebases hold a float32 copy per run). Files are read only when a dataset is first asked for.
+"""
 
 from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from trainables.datasets.array_files import DatasetNotFound, require
 from trainables.datasets.base import GroundTruthData
 from trainables.datasets.dsprites_procedural import ProceduralDSprites
-from trainables.datasets.stored_files import (
+from trainables.datasets.file_loaders import (
     DSPRITES_FILE,
     SHAPES3D_FILE,
-    DatasetNotFound,
     load_dsprites,
     load_mpi3d,
     load_shapes3d,
-    require,
+    mpi3d_file,
 )
 
-# name -> (loader(data_dir), file it needs or None)
-DATASETS: dict[str, tuple[Callable[[Path], GroundTruthData], str | None]] = {
-    "dsprites_procedural": (lambda data_dir: ProceduralDSprites(), None),
-    "dsprites": (load_dsprites, DSPRITES_FILE),
-    "shapes3d": (load_shapes3d, SHAPES3D_FILE),
-    "mpi3d_toy": (functools.partial(load_mpi3d, "toy"), "mpi3d_toy.npz"),
-    "mpi3d_realistic": (functools.partial(load_mpi3d, "realistic"), "mpi3d_realistic.npz"),
-    "mpi3d_real": (functools.partial(load_mpi3d, "real"), "mpi3d_real.npz"),
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """How to build one dataset on the CPU from a data directory, and the file it needs there."""
+
+    build: Callable[[Path], GroundTruthData]
+    #: the file that must exist in the data directory; None for generated datasets (no directory used)
+    filename: str | None
+
+    def __call__(self, data_dir: Path) -> GroundTruthData:
+        return self.build(data_dir)
+
+
+DATASETS: dict[str, DatasetSource] = {
+    "dsprites_procedural": DatasetSource(lambda _data_dir: ProceduralDSprites(), None),
+    "dsprites": DatasetSource(load_dsprites, DSPRITES_FILE),
+    "shapes3d": DatasetSource(load_shapes3d, SHAPES3D_FILE),
+    **{f"mpi3d_{v}": DatasetSource(functools.partial(load_mpi3d, v), mpi3d_file(v))
+       for v in ("toy", "realistic", "real")},
 }
 
-__all__ = ["DATASETS", "DatasetNotFound", "GroundTruthData", "check_available", "load", "resolve_data_dir"]
+__all__ = ["DATASETS", "DatasetNotFound", "DatasetSource", "GroundTruthData", "check_available", "load",
+           "resolve_data_dir"]
 
 
 def resolve_data_dir(data_dir: Path | str | None = None) -> Path:
-    if data_dir:
-        return Path(data_dir).expanduser().resolve()
-    if os.environ.get("SWEEPBED_DATA_DIR"):
-        return Path(os.environ["SWEEPBED_DATA_DIR"]).expanduser().resolve()
-    return Path("~/.sweepbed/data").expanduser().resolve()
+    """The argument, else $SWEEPBED_DATA_DIR, else ~/.sweepbed/data (absolute)."""
+    chosen = data_dir or os.environ.get("SWEEPBED_DATA_DIR") or "~/.sweepbed/data"
+    return Path(chosen).expanduser().resolve()
+
+
+def _source(name: str) -> DatasetSource:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    return DATASETS[name]
 
 
 def check_available(name: str, data_dir: Path | str | None = None) -> None:
-    """Raise DatasetNotFound (one line, with the path to put the file at) without loading anything."""
-    if name not in DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    filename = DATASETS[name][1]
-    if filename is not None:
-        require(resolve_data_dir(data_dir) / filename, name)
+    """Raise DatasetNotFound (one line, naming the path) without reading anything; for pre-flight checks."""
+    source = _source(name)
+    if source.filename is not None:
+        require(resolve_data_dir(data_dir) / source.filename, name)
 
 
-_CACHE: dict[tuple[str, Path, str], GroundTruthData] = {}
+def _canonical(device: torch.device | str) -> torch.device:
+    device = torch.device(device)
+    # "cuda" and "cuda:0" are the same memory; one cache entry for both
+    if device.type == "cuda" and device.index is None and torch.cuda.is_available():
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+_CACHE: dict[tuple[str, Path | None, str], GroundTruthData] = {}
+_LOCK = threading.Lock()  # trials running as threads of one process must not load a dataset twice
 
 
 def load(name: str, data_dir: Path | str | None = None, device: torch.device | str = "cpu") -> GroundTruthData:
     """The dataset on ``device``, loaded once per process and shared by every trial that asks."""
-    check_available(name, data_dir)
-    root = resolve_data_dir(data_dir)
-    key = (name, root, str(torch.device(device)))
-    if key not in _CACHE:
-        cpu_key = (name, root, "cpu")
-        if cpu_key not in _CACHE:
-            _CACHE[cpu_key] = DATASETS[name][0](root)
-        _CACHE[key] = _CACHE[cpu_key].to(device)
-    return _CACHE[key]
+    source = _source(name)
+    root = resolve_data_dir(data_dir) if source.filename is not None else None
+    device = _canonical(device)
+    key = (name, root, str(device))
+    with _LOCK:
+        if key not in _CACHE:
+            check_available(name, data_dir)
+            # Reuse a CPU copy this process already holds; else build one just to move it (not kept).
+            base = _CACHE.get((name, root, "cpu"))
+            if base is None:
+                base = source(root or Path())
+            _CACHE[key] = base.to(device)
+        return _CACHE[key]
