@@ -29,8 +29,8 @@ import torch
 
 from trainables import datasets
 from trainables.burgess_vae import BurgessVAE, cosine_beta, objective
-from trainables.family import Family, SharedPrefix
 from trainables.factor_scores import check_scores, metric_directions, score_representation
+from trainables.family import Family, SharedPrefix
 
 # Independent random streams of one trial, all derived from its seed (see ``stream_seed``).
 INIT, TRAIN, EVAL_NOISE = 0, 1, 2
