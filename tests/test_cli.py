@@ -98,3 +98,18 @@ def test_killed_sweep_resumes_to_the_same_numbers(tmp_path):
     b = pd.read_parquet(sweep / "trials.parquet").set_index("trial_id").sort_index()
     metrics = [c for c in a.columns if c.startswith("metric.")]
     pd.testing.assert_frame_equal(a[metrics], b[metrics])
+
+
+def test_extra_scores_reach_trials_and_the_leaderboard(tmp_path):
+    space = write_space(tmp_path / "s.yaml", seeds=[0, 1], parameters={"beta": {"values": [4]}},
+                        budget={"steps": 4, "eval_every": 4, "checkpoint_every": 4})
+    out = tmp_path / "out"
+    proc = run_cli("--space", str(space), "--out", str(out), "--local", "--set", "fixed.extra_scores=[dci,irs]",
+                   "--set", "fixed.dlib_num_train=40", "--set", "fixed.dlib_num_eval=20")
+    assert proc.returncode == 0, proc.stderr
+    sweep = sweep_dir_of(out)
+    trials = pd.read_parquet(sweep / "trials.parquet")
+    assert trials[["metric.dci_disentanglement", "metric.irs"]].notna().all().all()
+    board = pd.read_csv(sweep / "leaderboard.csv")
+    assert board["dci_disentanglement_mean"].iloc[0] == pytest.approx(trials["metric.dci_disentanglement"].mean())
+    assert "dci_completeness" in (sweep / "leaderboard.md").read_text()
