@@ -14,8 +14,9 @@ inside numpy or sklearn.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from sklearn.metrics import mutual_info_score
 
 
 def check_codes(codes: np.ndarray, name: str = "codes") -> np.ndarray:
@@ -90,8 +91,9 @@ def discretize(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:
         raise ValueError(f"num_bins must be a positive integer, got {num_bins!r}")
     out = np.empty(codes.shape, dtype=np.int64)
     for i in range(codes.shape[1]):
-        edges = np.histogram(codes[:, i], int(num_bins))[1]
-        out[:, i] = np.digitize(codes[:, i], edges[:-1])
+        # np.histogram's edges without its counting pass; digitize on increasing edges = searchsorted right
+        edges = np.histogram_bin_edges(codes[:, i], int(num_bins))
+        out[:, i] = np.searchsorted(edges[:-1], codes[:, i], side="right")
     return out
 
 
@@ -99,17 +101,30 @@ def mutual_info_matrix(discrete_codes: np.ndarray, factors: np.ndarray) -> np.nd
     """Empirical mutual information (nats) of every discrete latent with every factor; (L, K).
 
     ``m[i, k] = sklearn.metrics.mutual_info_score(factors[:, k], discrete_codes[:, i])`` (plug-in
-    estimate, natural log, clipped at 0 by sklearn), as dlib's ``discrete_mutual_info``.
+    estimate, natural log, clipped at 0 by sklearn), as dlib's ``discrete_mutual_info``, computed from
+    one ``bincount`` contingency table per factor with sklearn's arithmetic in sklearn's order, so the
+    values are bit-identical (tests/test_score_codes.py checks against per-pair sklearn calls).
     """
     codes = np.asarray(discrete_codes)
     if codes.ndim != 2:
         raise ValueError(f"discrete_codes must be a 2-D array, got shape {codes.shape}")
-    factors = check_factors(factors, codes.shape[0])
-    m = np.zeros((codes.shape[1], factors.shape[1]))
-    for i in range(codes.shape[1]):
-        for k in range(factors.shape[1]):
-            m[i, k] = mutual_info_score(factors[:, k], codes[:, i])
+    # relabelling to 0..n-1 changes no MI value and lets bincount build every latent's table at once
+    classes = factor_class_codes(check_factors(factors, codes.shape[0]))
+    discrete_codes = factor_class_codes(codes)
+    num_latents = discrete_codes.shape[1]
+    n_bins = int(discrete_codes.max()) + 1
+    m = np.zeros((num_latents, classes.shape[1]))
+    for k in range(classes.shape[1]):
+        n_classes = int(classes[:, k].max()) + 1
+        cell = classes[:, k, np.newaxis] * n_bins + discrete_codes  # (N, L) cell within one table
+        cell += np.arange(num_latents) * (n_classes * n_bins)  # each latent its own table
+        tables = np.bincount(cell.ravel(), minlength=num_latents * n_classes * n_bins)
+        tables = tables.reshape(num_latents, n_classes, n_bins)
+        for i in range(num_latents):
+            m[i, k] = _mi_from_table(tables[i])
     return m
+
+
 
 
 def factor_entropies(factors: np.ndarray) -> np.ndarray:
@@ -122,4 +137,26 @@ def factor_entropies(factors: np.ndarray) -> np.ndarray:
     if arr.ndim != 2:
         raise ValueError(f"factors must be a 2-D array (samples x factors), got shape {arr.shape}")
     factors = check_factors(arr, arr.shape[0])
-    return np.array([mutual_info_score(factors[:, k], factors[:, k]) for k in range(factors.shape[1])])
+    classes = factor_class_codes(factors)
+    return np.array([_mi_from_table(np.diag(np.bincount(col))) for col in classes.T])
+
+
+def _mi_from_table(table: np.ndarray) -> float:
+    """sklearn's ``mutual_info_score`` given its contingency table (rows: factor, columns: code).
+
+    Empty rows/columns are allowed (sklearn's table has none, but they only add zeros that are never
+    read); the non-zero cells come out in sklearn's row-major order so the final sum is identical.
+    """
+    rows, cols = np.nonzero(table)
+    nz_val = table[rows, cols]
+    total = table.sum()
+    pi, pj = table.sum(axis=1), table.sum(axis=0)
+    if np.count_nonzero(pi) == 1 or np.count_nonzero(pj) == 1:
+        return 0.0  # one class on either side: MI is exactly 0 (sklearn's shortcut)
+    log_nm = np.log(nz_val)
+    nm = nz_val / total
+    outer = pi.take(rows) * pj.take(cols)
+    log_outer = -np.log(outer) + math.log(pi.sum()) + math.log(pj.sum())
+    mi = nm * (log_nm - math.log(total)) + nm * log_outer
+    mi = np.where(np.abs(mi) < np.finfo(mi.dtype).eps, 0.0, mi)
+    return float(np.clip(mi.sum(), 0.0, None))

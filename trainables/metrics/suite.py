@@ -11,12 +11,9 @@ Where we differ from the seed: factor values are mapped to class codes over all 
 test values through the train split's unique values); both variants of SAP are reported; inputs are
 validated with one-line ValueErrors. Per-metric differences are in mig.py, sap.py, im.py and dci.py.
 
-Speed: the histogram discretisation and the MI matrix are recomputed here with whole-array numpy
-(bin edges without counting, one ``bincount`` contingency table per factor) instead of one
-``mutual_info_score`` call per (latent, factor) pair. The arithmetic on the non-zero cells is
-sklearn's, in sklearn's order, so the values are bit-identical to ``discretize.mutual_info_matrix``
-(tests/test_score_codes.py checks this). benchmarks/metrics_speed.py times the whole suite against a
-plain per-pair reference.
+Speed: discretize.py computes the MI matrix with one ``bincount`` contingency table per factor (values
+bit-identical to sklearn's per-pair ``mutual_info_score``); benchmarks/metrics_speed.py times the whole
+suite against a plain per-pair reference.
 """
 
 from __future__ import annotations
@@ -26,7 +23,14 @@ import math
 import numpy as np
 
 from trainables.metrics.dci import dci
-from trainables.metrics.discretize import check_codes, check_factors, factor_class_codes
+from trainables.metrics.discretize import (
+    check_codes,
+    check_factors,
+    discretize,
+    factor_class_codes,
+    factor_entropies,
+    mutual_info_matrix,
+)
 from trainables.metrics.im import im_from_mi
 from trainables.metrics.mig import mig_from_mi
 from trainables.metrics.sap import sap, sap_continuous
@@ -69,65 +73,6 @@ def _check_n_train(n_train, n_rows: int) -> int:
     return n_train
 
 
-def _discretize(codes: np.ndarray, num_bins: int) -> np.ndarray:
-    """``discretize.discretize`` without the counting pass of ``np.histogram`` (same edges function).
-
-    ``np.digitize`` on increasing edges is ``searchsorted(..., side="right")``, so bins are identical.
-    """
-    if isinstance(num_bins, bool) or not isinstance(num_bins, int | np.integer) or num_bins < 1:
-        raise ValueError(f"num_bins must be a positive integer, got {num_bins!r}")
-    out = np.empty(codes.shape, dtype=np.int64)
-    for i in range(codes.shape[1]):
-        edges = np.histogram_bin_edges(codes[:, i], int(num_bins))
-        out[:, i] = np.searchsorted(edges[:-1], codes[:, i], side="right")
-    return out
-
-
-def _mi_from_table(table: np.ndarray) -> float:
-    """sklearn's ``mutual_info_score`` given its contingency table (rows: factor, columns: code).
-
-    Empty rows/columns are allowed (sklearn's table has none, but they only add zeros that are never
-    read); the non-zero cells come out in sklearn's row-major order so the final sum is identical.
-    """
-    rows, cols = np.nonzero(table)
-    nz_val = table[rows, cols]
-    total = table.sum()
-    pi, pj = table.sum(axis=1), table.sum(axis=0)
-    if np.count_nonzero(pi) == 1 or np.count_nonzero(pj) == 1:
-        return 0.0  # one class on either side: MI is exactly 0 (sklearn's shortcut)
-    log_nm = np.log(nz_val)
-    nm = nz_val / total
-    outer = pi.take(rows) * pj.take(cols)
-    log_outer = -np.log(outer) + math.log(pi.sum()) + math.log(pj.sum())
-    mi = nm * (log_nm - math.log(total)) + nm * log_outer
-    mi = np.where(np.abs(mi) < np.finfo(mi.dtype).eps, 0.0, mi)
-    return float(np.clip(mi.sum(), 0.0, None))
-
-
-def _mutual_info_matrix(discrete_codes: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """(L, K) MI, bit-identical to ``discretize.mutual_info_matrix``; both inputs non-negative int64.
-
-    One ``bincount`` per factor builds all L contingency tables at once.
-    """
-    n, num_latents = discrete_codes.shape
-    n_bins = int(discrete_codes.max()) + 1
-    m = np.zeros((num_latents, classes.shape[1]))
-    for k in range(classes.shape[1]):
-        n_classes = int(classes[:, k].max()) + 1
-        cell = classes[:, k, np.newaxis] * n_bins + discrete_codes  # (N, L) cell within one table
-        cell += np.arange(num_latents) * (n_classes * n_bins)  # each latent its own table
-        tables = np.bincount(cell.ravel(), minlength=num_latents * n_classes * n_bins)
-        tables = tables.reshape(num_latents, n_classes, n_bins)
-        for i in range(num_latents):
-            m[i, k] = _mi_from_table(tables[i])
-    return m
-
-
-def _factor_entropies(classes: np.ndarray) -> np.ndarray:
-    """``discretize.factor_entropies`` (``mutual_info_score(y, y)``) from each factor's class counts."""
-    return np.array([_mi_from_table(np.diag(np.bincount(col))) for col in classes.T])
-
-
 def score_codes(
     codes: np.ndarray,
     factors: np.ndarray,
@@ -151,9 +96,9 @@ def score_codes(
     train_codes, test_codes = codes[:n_train], codes[n_train:]
     train_factors, test_factors = factors[:n_train], factors[n_train:]
     # MIG and I_m share one MI matrix. factor_class_codes made the classes 0..n-1, as bincount needs.
-    m = _mutual_info_matrix(_discretize(train_codes, num_bins), train_factors)
+    m = mutual_info_matrix(discretize(train_codes, num_bins), train_factors)
     scores = {
-        "mig": mig_from_mi(m, _factor_entropies(train_factors)),
+        "mig": mig_from_mi(m, factor_entropies(train_factors)),
         "sap": sap(train_codes, train_factors, test_codes, test_factors, n_jobs=n_jobs),
         "sap_continuous": sap_continuous(train_codes, train_factors),
         "im": im_from_mi(m),
