@@ -27,6 +27,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable 
     # of the same name for every import (pandas imports many), so swap it for the repo root.
     sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != _HERE]
     sys.path.insert(0, str(_HERE.parent))
+    sys.path.insert(1, str(_HERE.parent / "platform"))  # the engine's results store (no __init__ there)
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -41,6 +42,7 @@ from results_analysis.cell_format import (  # noqa: E402
     latex_table,
     markdown_table,
 )
+from sweepbed.results_store import ResultsStore  # noqa: E402
 
 LOST_STATUSES = ("diverged", "failed", "pruned")  # final states whose metrics are not averaged
 _IDENTITY = ("family", "dataset")  # non-config columns that identify a group when a sweep varies them
@@ -61,18 +63,7 @@ def load_trials(sweep_dir: str | Path) -> pd.DataFrame:
         return pd.read_parquet(parquet)
     if not jsonl.exists():
         raise LeaderboardError(f"{sweep_dir}: neither trials.parquet nor trials.jsonl found")
-    latest: dict[Any, dict[str, Any]] = {}
-    with open(jsonl, encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash mid-write: that trial simply did not finish
-            latest[row.get("trial_id", f"__line{i}")] = row
-    return pd.DataFrame(list(latest.values()))
+    return ResultsStore(sweep_dir).dataframe()  # the store's own reading: later line wins, cut lines skipped
 
 
 def read_space(sweep_dir: str | Path) -> dict[str, Any]:
