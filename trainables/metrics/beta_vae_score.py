@@ -38,7 +38,7 @@ from trainables.metrics.factor_vae_score import (
     DEFAULT_ROWS_PER_CALL,
     Representation,
     check_count,
-    encode_factors,
+    encode_units,
     num_factors_of,
 )
 
@@ -61,17 +61,8 @@ def _features(
         f2 = np.array(ground_truth_data.sample_factors(batch_size, random_state), copy=True)
         f2[:, labels[p]] = f1[:, labels[p]]
         pairs.append(np.concatenate([f1, f2], axis=0))  # rendered in dlib's order: batch 1, then 2
-    per_call = max(1, rows_per_call // (2 * batch_size))
     features = []
-    for start in range(0, num_points, per_call):
-        stop = min(start + per_call, num_points)
-        codes = encode_factors(
-            ground_truth_data,
-            representation,
-            np.concatenate(pairs[start:stop], axis=0),
-            random_state,
-            rows_per_call=(stop - start) * 2 * batch_size,
-        )
+    for start, stop, codes in encode_units(ground_truth_data, representation, pairs, random_state, rows_per_call):
         codes = codes.reshape(stop - start, 2, batch_size, -1)
         if features and codes.shape[-1] != features[0].shape[1]:
             raise ValueError(f"representation changed width from {features[0].shape[1]} to {codes.shape[-1]}")

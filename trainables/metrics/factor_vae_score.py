@@ -95,6 +95,24 @@ def encode_factors(
     return np.concatenate(chunks, axis=0)
 
 
+def encode_units(
+    ground_truth_data,
+    representation: Representation,
+    units: list[np.ndarray],
+    random_state: np.random.RandomState,
+    rows_per_call: int,
+):
+    """Yield ``(start, stop, codes)`` for consecutive runs of whole units (a vote's batch, a point's
+    pair of batches), as many units per representation call as ``rows_per_call`` allows (at least one)."""
+    rows_per_unit = len(units[0])
+    per_call = max(1, rows_per_call // rows_per_unit)
+    for start in range(0, len(units), per_call):
+        stop = min(start + per_call, len(units))
+        rows = np.concatenate(units[start:stop], axis=0)
+        yield start, stop, encode_factors(ground_truth_data, representation, rows, random_state,
+                                          rows_per_call=len(rows))
+
+
 def _draw_fixed_factor_batches(ground_truth_data, num_votes: int, batch_size: int, random_state):
     """dlib's per-vote draws: factor k, then a batch of factors whose column k equals its first row's."""
     num_factors = num_factors_of(ground_truth_data)
@@ -121,16 +139,7 @@ def _votes(
     """(num_factors, num_active) vote counts; the RNG stream is drawn up front in dlib's order."""
     ks, batches = _draw_fixed_factor_batches(ground_truth_data, num_votes, batch_size, random_state)
     votes = np.zeros((num_factors_of(ground_truth_data), int(active.sum())), dtype=np.int64)
-    per_call = max(1, rows_per_call // batch_size)
-    for start in range(0, num_votes, per_call):
-        stop = min(start + per_call, num_votes)
-        codes = encode_factors(
-            ground_truth_data,
-            representation,
-            np.concatenate(batches[start:stop], axis=0),
-            random_state,
-            rows_per_call=(stop - start) * batch_size,
-        )
+    for start, stop, codes in encode_units(ground_truth_data, representation, batches, random_state, rows_per_call):
         if codes.shape[1] != global_var.shape[0]:
             raise ValueError(f"representation width changed from {global_var.shape[0]} to {codes.shape[1]}")
         local_var = np.var(codes.reshape(stop - start, batch_size, -1), axis=1, ddof=1)
