@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -100,9 +99,3 @@ def sweep_dir_of(out: Path, study: str = "tiny") -> Path:
     dirs = [p for p in (out / study).iterdir() if p.is_dir()]
     assert len(dirs) == 1, dirs
     return dirs[0]
-
-
-@pytest.fixture
-def clean_dir(tmp_path):
-    yield tmp_path
-    shutil.rmtree(tmp_path, ignore_errors=True)

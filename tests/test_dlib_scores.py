@@ -262,24 +262,7 @@ def test_irs_chunks_and_batch_size_only_changes_the_draws():
 
 
 def test_scores_accept_the_projects_ground_truth_data():
-    import torch
-
-    from trainables.datasets.base import GroundTruthData
-
-    class Grid(GroundTruthData):
-        factor_names, factor_sizes, image_shape, name = ("a", "b"), (3, 4), (2, 1, 1), "grid"
-
-        def __len__(self):
-            return 12
-
-        def factors(self, indices):
-            return torch.stack([indices // 4, indices % 4], dim=1)
-
-        def images(self, indices):  # pixel k = 50 * factor k
-            return (50 * self.factors(indices)).to(torch.uint8).reshape(-1, 2, 1, 1)
-
-        def to(self, device):
-            return self
+    from tests.grid_dataset import Grid
 
     def decode(obs):  # (B, 1, 1, 2) in [0, 1] -> the factors
         return np.round(obs.reshape(len(obs), -1) * 255 / 50).astype(np.float32)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainables.datasets.base import GroundTruthData
+from tests.grid_dataset import Grid
 from trainables.factor_scores import (
     OPTIONAL_SCORES,
     check_scores,
@@ -15,24 +15,6 @@ from trainables.factor_scores import (
     metric_directions,
     score_representation,
 )
-
-
-class Grid(GroundTruthData):
-    """12 images of 2 pixels; pixel k = 50 * factor k."""
-
-    factor_names, factor_sizes, image_shape, name = ("a", "b"), (3, 4), (2, 1, 1), "grid"
-
-    def __len__(self):
-        return 12
-
-    def factors(self, indices):
-        return torch.stack([indices // 4, indices % 4], dim=1)
-
-    def images(self, indices):
-        return (50 * self.factors(indices)).to(torch.uint8).reshape(-1, 2, 1, 1)
-
-    def to(self, device):
-        return self
 
 
 def perfect(x):  # float images in [0, 1] -> the factors, plus a dead latent

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
@@ -20,8 +19,6 @@ class ToyConfig:
     prefix_steps: int = 0  # > 0: the first steps are shared across `lam` values
     lam: float = 0.0
     dataset: str = "toy"
-    flavour: Literal["plain", "fancy"] = "plain"
-    verbose: bool = False
 
 
 class ToyFamily(Family):
@@ -36,7 +33,7 @@ class ToyFamily(Family):
         ToyFamily.instances += 1
         g = torch.Generator().manual_seed(seed)
         self.target = torch.randn(config.dim, generator=torch.Generator().manual_seed(1234))
-        self.w = torch.randn(config.dim, generator=g) * 0.0 + torch.randn(config.dim, generator=g)
+        self.w = torch.randn(config.dim, generator=g)
         self.gen = torch.Generator().manual_seed(seed + 1)
 
     def train_step(self, step):

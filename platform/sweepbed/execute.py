@@ -16,16 +16,6 @@ from sweepbed.spec import SweepSpec
 from sweepbed.tracking import default_tracking_uri, finish_sweep, start_sweep, ui_command
 
 
-def _pending(groups: list[GroupPlan], settled: set[str]) -> list[GroupPlan]:
-    """Groups with their settled trials removed (a resumed group runs only its unfinished seeds)."""
-    out = []
-    for g in groups:
-        trials = tuple(t for t in g.trials if t.trial_id not in settled)
-        if trials:
-            out.append(GroupPlan(g.group_id, g.family, g.config, g.steps, trials))
-    return out
-
-
 def execute(spec: SweepSpec, groups: list[GroupPlan] | None, sweep_dir: Path, args: argparse.Namespace) -> int:
     store = ResultsStore(sweep_dir)
     if sweep_dir.exists() and store.records() and not args.resume:
@@ -37,7 +27,7 @@ def execute(spec: SweepSpec, groups: list[GroupPlan] | None, sweep_dir: Path, ar
     settled = store.settled_trial_ids()
     if groups is not None:
         total = len(groups)
-        groups = _pending(groups, settled)
+        groups = [pending for g in groups if (pending := g.without(settled))]
         if settled:
             print(f"resuming {sweep_dir}: {len(settled)} trials already finished, {len(groups)} groups to run")
     else:
@@ -59,7 +49,7 @@ def execute(spec: SweepSpec, groups: list[GroupPlan] | None, sweep_dir: Path, ar
         if args.local:
             from sweepbed.local_runner import run_local
 
-            run_local(spec, settings, recorder, groups)
+            run_local(spec, settings, recorder, groups, settled)
         else:
             from sweepbed.ray_runner import run_ray
 

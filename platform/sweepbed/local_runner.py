@@ -30,7 +30,7 @@ def _run_one(group: GroupPlan, settings: LoopSettings, recorder: SweepRecorder) 
 
 
 def run_local(spec: SweepSpec, settings: LoopSettings, recorder: SweepRecorder,
-              groups: list[GroupPlan] | None) -> None:
+              groups: list[GroupPlan] | None, settled: set[str] = frozenset()) -> None:
     if groups is not None:
         for group in groups:
             _run_one(group, settings, recorder)
@@ -42,6 +42,7 @@ def run_local(spec: SweepSpec, settings: LoopSettings, recorder: SweepRecorder,
     for _ in range(spec.search.num_samples):
         trial = study.ask(space)
         group = make_group(spec.family, {**spec.fixed, **trial.params}, spec.seeds, spec.budget.steps)
+        group = group.without(settled) or group  # as the Ray runner: a suggestion already fully run is run again
         value = _run_one(group, settings, recorder)
         if math.isfinite(value):
             study.tell(trial, value)

@@ -47,6 +47,12 @@ class GroupPlan:
     def seeds(self) -> tuple[int, ...]:
         return tuple(t.seed for t in self.trials)
 
+    def without(self, settled: set[str]) -> GroupPlan | None:
+        """This group minus its settled trials (a resumed group runs only its unfinished seeds);
+        None when every trial is settled."""
+        trials = tuple(t for t in self.trials if t.trial_id not in settled)
+        return dataclasses.replace(self, trials=trials) if trials else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "group_id": self.group_id,
@@ -86,8 +92,8 @@ def make_group(family_name: str, values: dict[str, Any], seeds: tuple[int, ...],
 
 
 def _normalise(config: dict[str, Any]) -> dict[str, Any]:
-    # Integral floats and ints hash alike across YAML spellings (1 vs 1.0) only when the field says so;
-    # numpy scalars from samplers become plain Python numbers so JSON (and the hash) is stable.
+    # numpy scalars from samplers become plain Python numbers, so JSON (and the hash) is stable;
+    # 1 vs 1.0 in YAML already agree because spaces.py converts values to the field's type.
     out = {}
     for k, v in config.items():
         if isinstance(v, np.generic):

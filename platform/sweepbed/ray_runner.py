@@ -43,8 +43,7 @@ class _GroupFactory:
         if "group" in config:
             return GroupPlan.from_dict(config["group"])
         group = make_group(self.family, {**self.fixed, **config}, self.seeds, self.steps)
-        trials = tuple(t for t in group.trials if t.trial_id not in self.settled)
-        return GroupPlan(group.group_id, group.family, group.config, group.steps, trials or group.trials)
+        return group.without(self.settled) or group  # a suggestion already fully run is run again
 
 
 def group_trainable(config: dict[str, Any], settings: LoopSettings, factory: _GroupFactory,
@@ -99,30 +98,24 @@ def _train_worker(config: dict[str, Any]) -> None:
     run_group(GroupPlan.from_dict(config["group"]), settings, report, rank=rank, world_size=world, wrap=wrap)
 
 
-class _Recording:
-    """Adapts SweepRecorder to Tune's Callback interface (imported lazily: no Ray in --local)."""
+def recording_callback(recorder: SweepRecorder, factory: _GroupFactory):
+    """Tune's callbacks feeding the SweepRecorder (Ray imported lazily: none in --local)."""
+    from ray.tune import Callback
 
-    @staticmethod
-    def make(recorder: SweepRecorder, factory: _GroupFactory):
-        from ray.tune import Callback
+    class RecordingCallback(Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            recorder.on_report(json.loads(result["payload"]))
 
-        class RecordingCallback(Callback):
-            def on_trial_result(self, iteration, trials, trial, result, **info):
-                recorder.on_report(json.loads(result["payload"]))
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            recorder.finish(factory(trial.config).to_dict(), "completed")
 
-            def _group(self, trial) -> dict[str, Any]:
-                return factory(trial.config).to_dict()
+        def on_trial_error(self, iteration, trials, trial, **info):
+            error = ""
+            if getattr(trial, "error_file", None) and os.path.exists(trial.error_file):
+                error = Path(trial.error_file).read_text()[-2000:]
+            recorder.finish(factory(trial.config).to_dict(), "failed", error=error or "trial raised an error")
 
-            def on_trial_complete(self, iteration, trials, trial, **info):
-                recorder.finish(self._group(trial), "completed")
-
-            def on_trial_error(self, iteration, trials, trial, **info):
-                error = ""
-                if getattr(trial, "error_file", None) and os.path.exists(trial.error_file):
-                    error = Path(trial.error_file).read_text()[-2000:]
-                recorder.finish(self._group(trial), "failed", error=error or "trial raised an error")
-
-        return RecordingCallback()
+    return RecordingCallback()
 
 
 def init_ray(address: str | None, num_cpus: int | None, num_gpus: float | None) -> None:
@@ -180,6 +173,6 @@ def run_ray(spec: SweepSpec, settings: LoopSettings, recorder: SweepRecorder, gr
                                     num_samples=num_samples, max_concurrent_trials=spec.max_concurrent_trials,
                                     reuse_actors=res.workers == 0),
         run_config=tune.RunConfig(name="tune", storage_path=str(Path(settings.sweep_dir).resolve() / "ray"),
-                                  callbacks=[_Recording.make(recorder, factory)], verbose=0),
+                                  callbacks=[recording_callback(recorder, factory)], verbose=0),
     )
     tuner.fit()
