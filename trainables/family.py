@@ -62,6 +62,9 @@ class Family(ABC):
     Config: ClassVar[type]
     #: metric name -> the direction that is better; the objective of a space must be one of these
     metrics: ClassVar[dict[str, Direction]]
+    #: config overrides small enough that one train_step and one evaluate run in seconds on a CPU;
+    #: the test over every registered family (tests/test_every_family.py) trains with them
+    smoke_values: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any, seed: int, context: RunContext) -> None:
         self.config = config
@@ -99,6 +102,14 @@ class Family(ABC):
     def shared_prefix(cls, config: Any) -> SharedPrefix | None:
         """Steps this config shares with other configs (see :class:`SharedPrefix`); None if none."""
         return None
+
+    @classmethod
+    def sweep_report(cls, trials: Any, out_dir: Path) -> list[Path]:
+        """Sweep-level analysis of this family (e.g. a metric-versus-hyperparameter plot over seeds),
+        written into ``out_dir`` after a sweep; the driver logs the files to the sweep's parent MLflow run.
+        ``trials`` is the sweep's trials table (pandas; columns trial_id, group_id, seed, status,
+        ``config.<field>``, ``metric.<name>``)."""
+        return []
 
     @classmethod
     def check_data(cls, config: Any, data_dir: Path | None) -> None:
