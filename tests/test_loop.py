@@ -6,10 +6,11 @@ import math
 
 import pytest
 
-from sweepbed.loop import LoopSettings, run_group
+from sweepbed.loop import LoopSettings, run_group, stop_reason
 from sweepbed.planning import make_group
 from sweepbed.recorder import SweepRecorder
 from sweepbed.results_store import ResultsStore
+from sweepbed.spec import EarlyStopping
 from tests.toy_family import ToyFamily
 from trainables import registry
 
@@ -156,3 +157,60 @@ def test_recorder_marks_unfinished_group_pruned(tmp_path):
     rows = recorder.finish(group, "completed")  # Tune reports completion when ASHA stops a trial
     assert [r["status"] for r in rows] == ["pruned", "pruned"]
     assert rows[0]["metric.score"] == reports[0]["seeds"][0]["metrics"]["score"]
+
+
+# --- early stopping (budget.early_stopping) -------------------------------------------------------------
+def stopping_settings(tmp_path, patience=2, **kw):
+    rule = EarlyStopping(metric="mse", patience=patience, mode="min")
+    return LoopSettings(**{**settings(tmp_path, steps=60, eval_every=5, **kw).__dict__, "early_stopping": rule})
+
+
+def test_stop_reason_counts_evaluations_without_improvement():
+    rule = EarlyStopping(metric="m", patience=2, mode="min", min_delta=0.1)
+    hist = lambda *vals: [{"step": 10 * (i + 1), "metrics": {"m": v}} for i, v in enumerate(vals)]  # noqa: E731
+    assert stop_reason(rule, hist(5, 4, 3.95)) is None  # 3.95 is within min_delta: one bad evaluation
+    assert "did not improve on 4 for 2 evaluations" in stop_reason(rule, hist(5, 4, 3.95, 4.5))
+    assert stop_reason(rule, hist(5, 4, 3.95, 3.5)) is None  # improvement resets the count
+    assert stop_reason(rule, hist(5, float("nan"), float("nan"))) is not None  # NaN never improves
+    assert stop_reason(rule, hist(9, 9, 9, 1, 2), after_step=30) is None  # earlier evaluations do not count
+    maxi = EarlyStopping(metric="m", patience=1, mode="max")
+    assert stop_reason(maxi, hist(1, 2)) is None and stop_reason(maxi, hist(2, 1)) is not None
+
+
+def test_seed_that_stops_improving_stops_while_its_sibling_goes_on(tmp_path):
+    group = make_group("toy", {"freeze_at_step": 10, "noise": 0.0}, (0, 1), 60)
+    before = ToyFamily.steps_trained
+    reports = []
+    final = run_group(group, stopping_settings(tmp_path), reports.append)
+    s0, s1 = final["seeds"]
+    # seed 0 freezes at step 10: evaluations at 15 and 20 do not improve -> stops at 20; seed 1 (frozen at 20) at 30
+    assert (s0["step"], s1["step"]) == (20, 30)
+    assert s0["status"] == s1["status"] == "done" and "early stopped at step 20: mse" in s0["reason"]
+    assert ToyFamily.steps_trained - before == 20 + 30  # no step is trained after stopping
+    assert reports[-1]["final"] and reports[-1]["step"] == 30  # the group ends when its last seed stops
+    assert final["mean"]["mse"] == pytest.approx((s0["metrics"]["mse"] + s1["metrics"]["mse"]) / 2)
+
+
+def test_early_stopped_group_resumes_to_the_same_end(tmp_path):
+    group = make_group("toy", {"freeze_at_step": 10, "noise": 0.0}, (0, 1), 60)
+    clean = run_group(group, stopping_settings(tmp_path / "clean"), lambda p: None)
+    seen = []
+
+    def die_at_step_25(payload):
+        seen.append(payload["step"])
+        if payload["step"] == 25:  # seed 0 has stopped (at 20), seed 1 has not
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_group(group, stopping_settings(tmp_path / "killed"), die_at_step_25)
+    before = ToyFamily.steps_trained
+    resumed = run_group(group, stopping_settings(tmp_path / "killed"), lambda p: None)
+    assert ToyFamily.steps_trained - before == 5  # only seed 1's steps 25..30; seed 0 stays stopped
+    assert resumed["seeds"] == clean["seeds"]
+
+
+def test_early_stopping_is_part_of_the_trial_identity():
+    rule = EarlyStopping(metric="mse", patience=2, mode="min")
+    plain, stopped = make_group("toy", {}, (0,), 60), make_group("toy", {}, (0,), 60, rule)
+    assert plain.trials[0].trial_id != stopped.trials[0].trial_id
+    assert stopped.trials[0].trial_id == make_group("toy", {}, (0,), 60, rule).trials[0].trial_id

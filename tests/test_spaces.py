@@ -70,6 +70,16 @@ MALFORMED = [
     ("budget: {steps: 100, eval_every: 0}", "budget.eval_every: must be >= 1"),
     ("budget: {steps: 100, checkpoint_every: 0}", "budget.checkpoint_every: must be >= 1"),
     ("budget: 100", "budget: expected a mapping like"),
+    ("budget: {steps: 100, early_stopping: 5}", "budget.early_stopping: expected a mapping like {metric: neg_elbo, patience: 5}, got 5"),
+    ("budget: {steps: 100, early_stopping: {patience: 5}}", "budget.early_stopping.metric: missing required key"),
+    ("budget: {steps: 100, early_stopping: {metric: mig}}", "budget.early_stopping.patience: missing required key"),
+    ("budget: {steps: 100, early_stopping: {metric: mgi, patience: 5}}",
+     "budget.early_stopping.metric: unknown metric 'mgi' for family fake (did you mean 'mig'?)"),
+    ("budget: {steps: 100, early_stopping: {metric: mig, patience: 0}}", "budget.early_stopping.patience: must be >= 1, got 0"),
+    ("budget: {steps: 100, early_stopping: {metric: mig, patience: 2, min_delta: -1}}",
+     "budget.early_stopping.min_delta: must be >= 0"),
+    ("budget: {steps: 100, early_stopping: {metric: mig, patiense: 2}}",
+     "budget.early_stopping.patiense: unknown key 'patiense' in budget.early_stopping (did you mean 'patience'?)"),
     ("study: my study", "study: 'my study' must be letters, digits"),
     ("study: '..'", "study: '..' must be letters"),
     ("description: 5", "description: expected a string, got 5"),
@@ -182,6 +192,9 @@ OVERRIDE_ERRORS = [
     (["seeds=[0, 0]"], "--set seeds[1]: duplicate seed 0"),
     (["seeds.count=3"], "--set seeds.count: seeds is [0, 1] here, not a mapping; set it whole instead"),
     (["budget.steps.x=3"], "--set budget.steps.x: budget.steps holds a value, not a mapping of keys"),
+    (["budget.early_stopping.patiense=3"],
+     "--set budget.early_stopping.patiense: unknown key 'patiense' in budget.early_stopping (did you mean 'patience'?)"),
+    (["budget.early_stopping.patience=3"], "s.yaml: budget.early_stopping.metric: missing required key"),
     (["steps"], "--set steps: expected KEY=VALUE"),
     (["fixed.latent_dim=[1"], "--set fixed.latent_dim: cannot read '[1' as a YAML value"),
     (["method=bayes"], "--set method: unknown method 'bayes' (did you mean 'optuna'?)"),
@@ -309,3 +322,12 @@ def test_space_error_is_a_value_error_that_survives_pickling(tmp_path):
         assert str(again) == str(exc) and again.key == "budget.steps" and again.source == str(tmp_path / "s.yaml")
     else:  # pragma: no cover
         pytest.fail("no error")
+
+
+def test_early_stopping_takes_its_direction_from_the_family_and_can_be_set(tmp_path):
+    from sweepbed.spec import EarlyStopping
+    spec = load_space(write(tmp_path, "budget: {steps: 100, early_stopping: {metric: mig, patience: 3}}"))
+    assert spec.budget.early_stopping == EarlyStopping(metric="mig", patience=3, mode="max", min_delta=0.0)
+    spec = load_space(write(tmp_path, ""), ["budget.early_stopping.metric=mig", "budget.early_stopping.patience=4"])
+    assert spec.budget.early_stopping.patience == 4
+    assert load_space(write(tmp_path, "")).budget.early_stopping is None

@@ -18,6 +18,8 @@ class ToyConfig:
     nan_at_step: int = -1  # training loss becomes NaN from this step on (tests divergence)
     prefix_steps: int = 0  # > 0: the first steps are shared across `lam` values
     lam: float = 0.0
+    # >= 0: seed s stops learning at step freeze_at_step * (s + 1), so its metrics plateau (early stopping)
+    freeze_at_step: int = -1
     dataset: str = "toy"
 
 
@@ -42,7 +44,8 @@ class ToyFamily(Family):
         err = x @ (self.w - self.target) + self.config.noise * torch.randn(8, generator=self.gen)
         grad = 2 * x.T @ err / 8
         lam = self.config.lam if step >= self.config.prefix_steps else 0.0
-        self.w = self.w - self.config.lr * (grad + lam * self.w)
+        if not 0 <= self.config.freeze_at_step * (self.seed + 1) <= step:
+            self.w = self.w - self.config.lr * (grad + lam * self.w)
         loss = float((err**2).mean())
         if 0 <= self.config.nan_at_step <= step:
             loss = float("nan")
@@ -58,6 +61,17 @@ class ToyFamily(Family):
     def load_state_dict(self, state):
         self.w = state["w"].clone()
         self.gen.set_state(state["gen"])
+
+    report_error: str = ""  # tests set it to make sweep_report raise
+
+    @classmethod
+    def sweep_report(cls, trials, out_dir):
+        if cls.report_error:
+            raise RuntimeError(cls.report_error)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "done_per_group.csv"
+        trials[trials["status"] == "done"].groupby("group_id").size().to_csv(path)
+        return [path]
 
     @classmethod
     def shared_prefix(cls, config):

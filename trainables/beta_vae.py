@@ -98,6 +98,8 @@ class BetaVAE(Family):
     # per-latent normalised); l2: squared error; loss: the training objective. All per image, on the
     # evaluation's test rows, with the β/λ of the last step taken.
     metrics = {**metric_directions(), "recon_nll": "min", "kl": "min", "l2": "min", "loss": "min"}
+    smoke_values = {"dataset": "dsprites_procedural", "latent_dim": 4, "batch_size": 8, "eval_train_samples": 200,
+                    "eval_test_samples": 100, "eval_batch_size": 100}
 
     def __init__(self, config: BetaVAEConfig, seed: int, context) -> None:
         super().__init__(config, seed, context)

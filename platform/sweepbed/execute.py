@@ -41,7 +41,7 @@ def execute(spec: SweepSpec, groups: list[GroupPlan] | None, sweep_dir: Path, ar
         steps=spec.budget.steps, eval_every=spec.budget.eval_every, checkpoint_every=spec.budget.checkpoint_every,
         objective=spec.objective, sweep_dir=sweep_dir.resolve(), shared_dir=(out_root / "_shared").resolve(),
         data_dir=Path(args.data_dir).resolve() if args.data_dir else None, tracking=info,
-        num_threads=max(1, int(spec.resources.cpu)),
+        num_threads=max(1, int(spec.resources.cpu)), early_stopping=spec.budget.early_stopping,
     )
     recorder = SweepRecorder(store, spec.objective, total, tracking=info, label_keys=tuple(p.name for p in spec.params))
     status = "FINISHED"
@@ -63,6 +63,23 @@ def execute(spec: SweepSpec, groups: list[GroupPlan] | None, sweep_dir: Path, ar
     return _conclude(spec, sweep_dir, store, info, tracking_uri, status)
 
 
+def _family_report(spec: SweepSpec, sweep_dir: Path) -> list[Path]:
+    """The family's sweep-level analysis (``Family.sweep_report``) in ``<sweep>/analysis``. It runs after
+    every result is stored, so a failure here is reported and leaves the results and leaderboards intact."""
+    from results_analysis.leaderboard import load_trials
+    from trainables.registry import get_family
+
+    try:
+        paths = get_family(spec.family).sweep_report(load_trials(sweep_dir), sweep_dir / "analysis")
+    except Exception as exc:  # noqa: BLE001 - analysis must never cost the sweep its results
+        print(f"warning: {spec.family}.sweep_report failed ({type(exc).__name__}: {exc}); results are kept",
+              file=sys.stderr)
+        return []
+    for path in paths:
+        print(f"analysis: {path}")
+    return list(paths)
+
+
 def _conclude(spec, sweep_dir, store, info, tracking_uri, status) -> int:
     from results_analysis.leaderboard import render, write_leaderboards
 
@@ -71,6 +88,7 @@ def _conclude(spec, sweep_dir, store, info, tracking_uri, status) -> int:
         paths = list(write_leaderboards(sweep_dir).values())
         print()
         print(render(sweep_dir))
+        paths += _family_report(spec, sweep_dir)
     finish_sweep(info, status, artifacts=[sweep_dir / "trials.parquet", *paths])
     counts = {}
     for r in store.records():

@@ -11,7 +11,7 @@ import traceback
 import optuna
 
 from sweepbed.loop import LoopSettings, run_group
-from sweepbed.planning import GroupPlan, make_group
+from sweepbed.planning import GroupPlan, group_of
 from sweepbed.recorder import SweepRecorder
 from sweepbed.searchers import make_sampler, optuna_space
 from sweepbed.spec import SweepSpec
@@ -41,7 +41,7 @@ def run_local(spec: SweepSpec, settings: LoopSettings, recorder: SweepRecorder,
     space = optuna_space(spec)
     for _ in range(spec.search.num_samples):
         trial = study.ask(space)
-        group = make_group(spec.family, {**spec.fixed, **trial.params}, spec.seeds, spec.budget.steps)
+        group = group_of(spec, trial.params)
         group = group.without(settled) or group  # as the Ray runner: a suggestion already fully run is run again
         value = _run_one(group, settings, recorder)
         if math.isfinite(value):

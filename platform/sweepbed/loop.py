@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from sweepbed.planning import GroupPlan, TrialPlan, stable_hash
+from sweepbed.spec import EarlyStopping
 from sweepbed.tracking import TrackingInfo, TrialTracker
 from trainables.family import Family, RunContext
 from trainables.registry import get_family
@@ -41,6 +42,7 @@ class LoopSettings:
     data_dir: Path | None = None
     tracking: TrackingInfo | None = None
     num_threads: int = 1
+    early_stopping: EarlyStopping | None = None
 
     def eval_points(self) -> list[int]:
         points = list(range(self.eval_every, self.steps + 1, self.eval_every))
@@ -56,7 +58,7 @@ class SeedRun:
     trial: TrialPlan
     model: Family
     step: int = 0
-    status: str = "running"  # running | done | diverged
+    status: str = "running"  # running | stopped (early, awaiting the group's end) | done | diverged
     reason: str = ""
     run_id: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # [{"step", "metrics", "train"}]
@@ -65,6 +67,30 @@ class SeedRun:
 
     def evaluated_at(self, step: int) -> dict[str, Any] | None:
         return next((h for h in self.history if h["step"] == step), None)
+
+
+def stop_reason(rule: EarlyStopping, history: list[dict[str, Any]], after_step: int = 0) -> str | None:
+    """Why a seed stops now under ``rule`` given its evaluations so far, or None to go on.
+
+    Only evaluations after ``after_step`` count (a shared prefix's evaluations belong to every trial that
+    shares it, so they must not stop one of them). Derived from the history alone, so a resumed seed
+    decides exactly as an uninterrupted one without any extra checkpointed state.
+    """
+    values = [h["metrics"].get(rule.metric, math.nan) for h in history if h["step"] > after_step]
+    if len(values) <= rule.patience:
+        return None
+    sign = 1.0 if rule.mode == "max" else -1.0
+    best, since = -math.inf, 0
+    for value in values:
+        score = sign * value if math.isfinite(value) else -math.inf
+        if score > best + rule.min_delta:
+            best, since = score, 0
+        else:
+            since += 1
+    if since < rule.patience:
+        return None
+    return (f"early stopped at step {history[-1]['step']}: {rule.metric} did not improve on {sign * best:.6g} "
+            f"for {rule.patience} evaluations")
 
 
 def pick_device() -> torch.device:
@@ -233,7 +259,11 @@ class GroupLoop:
         entry = {"step": point, "metrics": metrics, "train": train}
         seed_run.history.append(entry)
         self._log_eval(seed_run, entry)
-        if point % self.settings.checkpoint_every == 0 and point < self.settings.steps:
+        rule = self.settings.early_stopping
+        reason = stop_reason(rule, seed_run.history, self.prefix.steps if self.prefix else 0) if rule else None
+        if reason and point < self.settings.steps:
+            seed_run.status, seed_run.reason = "stopped", reason
+        if point < self.settings.steps and (reason or point % self.settings.checkpoint_every == 0):
             _atomic_save(self._snapshot(seed_run), self.checkpoint_path(seed_run.trial))
         prefix_path = self.prefix_path(seed_run.trial.seed)
         if prefix_path is not None and point == self.prefix.steps:
@@ -253,7 +283,7 @@ class GroupLoop:
         self.checkpoint_path(seed_run.trial).unlink(missing_ok=True)
 
     def _finish(self, seed_run: SeedRun) -> None:
-        if seed_run.status != "running":
+        if seed_run.status not in ("running", "stopped"):
             return
         seed_run.status = "done"
         if self.tracker and seed_run.run_id:

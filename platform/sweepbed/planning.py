@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from sweepbed.spec import ParamSpec, SweepSpec
+from sweepbed.spec import EarlyStopping, ParamSpec, SweepSpec
 from trainables.registry import get_family
 
 
@@ -79,16 +79,25 @@ def full_config(family_name: str, values: dict[str, Any]) -> dict[str, Any]:
     return dataclasses.asdict(family.make_config(dict(values)))
 
 
-def make_group(family_name: str, values: dict[str, Any], seeds: tuple[int, ...], steps: int) -> GroupPlan:
-    """A group and its trial ids. Ids hash the *full* config (defaults included) and the step budget,
-    so changing a family default or the budget never lets an old result pass for a new trial."""
+def make_group(family_name: str, values: dict[str, Any], seeds: tuple[int, ...], steps: int,
+               early_stopping: EarlyStopping | None = None) -> GroupPlan:
+    """A group and its trial ids. Ids hash the *full* config (defaults included) and the step budget
+    (with its early-stopping rule, when there is one: it changes where a trial ends), so changing a
+    family default or the budget never lets an old result pass for a new trial."""
     config = _normalise(full_config(family_name, values))
-    identity = {"family": family_name, "config": config, "steps": steps}
+    identity: dict[str, Any] = {"family": family_name, "config": config, "steps": steps}
+    if early_stopping is not None:
+        identity["early_stopping"] = dataclasses.asdict(early_stopping)
     group_id = stable_hash(identity)
     trials = tuple(
         TrialPlan(trial_id=stable_hash({**identity, "seed": seed}), group_id=group_id, seed=seed) for seed in seeds
     )
     return GroupPlan(group_id=group_id, family=family_name, config=config, steps=steps, trials=trials)
+
+
+def group_of(spec: SweepSpec, values: dict[str, Any]) -> GroupPlan:
+    """The group of the space's fixed values overridden by ``values`` (a grid point or a sample)."""
+    return make_group(spec.family, {**spec.fixed, **values}, spec.seeds, spec.budget.steps, spec.budget.early_stopping)
 
 
 def _normalise(config: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +152,7 @@ def plan_groups(spec: SweepSpec) -> list[GroupPlan]:
     groups: dict[str, GroupPlan] = {}
     for sample in samples:
         for point in grid:
-            group = make_group(spec.family, {**spec.fixed, **sample, **point}, spec.seeds, spec.budget.steps)
+            group = group_of(spec, {**sample, **point})
             groups.setdefault(group.group_id, group)  # identical draws collapse to one group
     return order_for_shared_prefixes(list(groups.values()))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepbed.loop import LoopSettings, run_group
-from sweepbed.planning import GroupPlan, make_group
+from sweepbed.planning import GroupPlan, group_of
 from sweepbed.recorder import SweepRecorder
 from sweepbed.spec import SweepSpec
 
@@ -36,13 +36,12 @@ class _GroupFactory:
     suggestions are completed with the fixed values and the study's seeds (seeds never reach Optuna)."""
 
     def __init__(self, spec: SweepSpec, settled: set[str]) -> None:
-        self.family, self.fixed, self.seeds = spec.family, dict(spec.fixed), spec.seeds
-        self.steps, self.settled = spec.budget.steps, settled
+        self.spec, self.settled = spec, settled
 
     def __call__(self, config: dict[str, Any]) -> GroupPlan:
         if "group" in config:
             return GroupPlan.from_dict(config["group"])
-        group = make_group(self.family, {**self.fixed, **config}, self.seeds, self.steps)
+        group = group_of(self.spec, config)
         return group.without(self.settled) or group  # a suggestion already fully run is run again
 
 

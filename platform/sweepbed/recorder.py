@@ -70,6 +70,9 @@ class SweepRecorder:
             seed_info = seeds.get(trial["trial_id"], {})
             status = seed_info.get("status", "running")
             reason = seed_info.get("reason", "")
+            stopped_early = status == "stopped"  # its training ended before the scheduler ended its group
+            if stopped_early:
+                status = "done"
             if status == "running":
                 status = {"completed": "done", "pruned": "pruned"}.get(outcome, "failed")
                 reason = error if status == "failed" else reason
@@ -81,7 +84,7 @@ class SweepRecorder:
             row.update({f"metric.{k}": v for k, v in seed_info.get("metrics", {}).items()})
             rows.append(row)
             self.status_counts[status] = self.status_counts.get(status, 0) + 1
-            if status in ("pruned", "failed") and self.tracking and row["mlflow_run_id"]:
+            if (status in ("pruned", "failed") or stopped_early) and self.tracking and row["mlflow_run_id"]:
                 # the worker was stopped before it could close its run
                 TrialTracker(self.tracking).end_trial(row["mlflow_run_id"], status,
                                                       tags={"sweepbed.reason": reason[:500]} if reason else None)

@@ -360,6 +360,15 @@ def _range(name: str, dist: str, spec: dict, ann: Any, path: KeyPath) -> ParamSp
 GOALS = {"maximize": "max", "minimize": "min"}
 
 
+def metric_direction(name: str, family: type, path: KeyPath) -> str:
+    """The better direction ("max" / "min") of a metric the family reports; a Problem at ``path`` if unknown."""
+    metrics = dict(family.metrics)
+    if name not in metrics:
+        raise Problem(path, f"unknown metric {name!r} for family {family.name}"
+                            f"{did_you_mean(name, metrics)}; valid: {', '.join(sorted(metrics))}")
+    return metrics[name]
+
+
 def parse_metric(value: Any, family: type) -> tuple[str, str]:
     if not isinstance(value, dict):
         raise Problem(("metric",), f"expected a mapping like {{name: mig, goal: maximize}}, got {show(value)}")
@@ -367,13 +376,10 @@ def parse_metric(value: Any, family: type) -> tuple[str, str]:
     if value.get("name") is None:
         raise Problem(("metric", "name"), "missing required key (a metric the family reports)")
     name = check_str(value["name"], ("metric", "name"))
-    metrics = dict(family.metrics)
-    if name not in metrics:
-        raise Problem(("metric", "name"), f"unknown metric {name!r} for family {family.name}"
-                                          f"{did_you_mean(name, metrics)}; valid: {', '.join(sorted(metrics))}")
+    direction = metric_direction(name, family, ("metric", "name"))
     goal = value.get("goal")
     if goal is None:
-        return name, metrics[name]
+        return name, direction
     hints = {"max": "'maximize'", "min": "'minimize'"}
     return name, GOALS[check_choice(goal, ("metric", "goal"), tuple(GOALS), "goal", hints)]
 

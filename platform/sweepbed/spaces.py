@@ -40,6 +40,7 @@ from sweepbed.space_params import (
     check_str,
     did_you_mean,
     field_types,
+    metric_direction,
     parse_fixed,
     parse_metric,
     parse_parameters,
@@ -47,7 +48,7 @@ from sweepbed.space_params import (
     run_family_check,
     show,
 )
-from sweepbed.spec import BudgetSpec, ResourceSpec, SchedulerSpec, SearchSpec, SweepSpec
+from sweepbed.spec import BudgetSpec, EarlyStopping, ResourceSpec, SchedulerSpec, SearchSpec, SweepSpec
 from trainables import registry
 
 TOP_LEVEL = ("study", "description", "family", "fixed", "parameters", "seeds", "metric", "method", "search",
@@ -64,8 +65,9 @@ SECTIONS = {
     "search": ("sampler", "num_samples", "seed"),
     "scheduler": ("type", "grace_period", "reduction_factor"),
     "resources": ("cpu", "gpu", "workers"),
-    "budget": ("steps", "eval_every", "checkpoint_every"),
+    "budget": ("steps", "eval_every", "checkpoint_every", "early_stopping"),
 }
+EARLY_STOPPING_KEYS = ("metric", "patience", "min_delta")
 TOP_LEVEL_HINTS = {"name": "'study'", "early_terminate": "'scheduler'", "run_cap": "'search.num_samples'",
                    "count": "'search.num_samples'", "config": "'fixed'", "hyperparameters": "'parameters'"}
 METHODS = ("grid", "random", "optuna")
@@ -162,6 +164,12 @@ def _check_override_key(keys: tuple[str, ...], source: str) -> None:
     top = keys[0]
     if top not in TOP_LEVEL:
         raise SpaceError(source, where, f"unknown top-level key {top!r}{did_you_mean(top, TOP_LEVEL, TOP_LEVEL_HINTS)}")
+    if keys[:2] == ("budget", "early_stopping") and len(keys) == 3:
+        if keys[2] not in EARLY_STOPPING_KEYS:
+            raise SpaceError(source, where, f"unknown key {keys[2]!r} in budget.early_stopping"
+                                            f"{did_you_mean(keys[2], EARLY_STOPPING_KEYS)}; "
+                                            f"allowed: {', '.join(EARLY_STOPPING_KEYS)}")
+        return
     if top in SECTIONS:
         depth, allowed = 2, SECTIONS[top]
     elif top == "seeds":
@@ -259,7 +267,7 @@ def _build(raw: dict[str, Any], source: Path) -> SweepSpec:
     seeds = _seeds(raw["seeds"])
     objective, mode = parse_metric(raw["metric"], family)
     search = _search(_section(raw, "search", "{sampler: tpe, num_samples: 8, seed: 0}"), method)
-    budget = _budget(raw["budget"])
+    budget = _budget(raw["budget"], family)
     scheduler = _scheduler(_section(raw, "scheduler", "{type: asha, grace_period: 500}"), budget)
     resources = _resources(_section(raw, "resources", "{cpu: 1, gpu: 0.25}"))
     concurrency = raw.get("max_concurrent_trials")
@@ -315,7 +323,7 @@ def _search(section: dict, method: str) -> SearchSpec:
     return SearchSpec(algorithm=method, sampler=sampler, num_samples=samples, seed=seed)
 
 
-def _budget(value: Any) -> BudgetSpec:
+def _budget(value: Any, family: type) -> BudgetSpec:
     if not isinstance(value, dict):
         raise Problem(("budget",), f"expected a mapping like {{steps: 2000, eval_every: 500}}, got {show(value)}")
     check_keys(value, SECTIONS["budget"], ("budget",))
@@ -326,7 +334,25 @@ def _budget(value: Any) -> BudgetSpec:
     every = steps if every is None else check_int(every, ("budget", "eval_every"), 1, steps, " (budget.steps)")
     ckpt = value.get("checkpoint_every")
     ckpt = steps if ckpt is None else check_int(ckpt, ("budget", "checkpoint_every"), 1)
-    return BudgetSpec(steps=steps, eval_every=every, checkpoint_every=ckpt)
+    stopping = value.get("early_stopping")
+    stopping = None if stopping is None else _early_stopping(stopping, family)
+    return BudgetSpec(steps=steps, eval_every=every, checkpoint_every=ckpt, early_stopping=stopping)
+
+
+def _early_stopping(value: Any, family: type) -> EarlyStopping:
+    path = ("budget", "early_stopping")
+    if not isinstance(value, dict):
+        raise Problem(path, f"expected a mapping like {{metric: neg_elbo, patience: 5}}, got {show(value)}")
+    check_keys(value, EARLY_STOPPING_KEYS, path)
+    for key in ("metric", "patience"):
+        if value.get(key) is None:
+            raise Problem((*path, key), "missing required key (e.g. early_stopping: {metric: neg_elbo, patience: 5})")
+    metric = check_str(value["metric"], (*path, "metric"))
+    mode = metric_direction(metric, family, (*path, "metric"))
+    patience = check_int(value["patience"], (*path, "patience"), 1)
+    delta = value.get("min_delta")
+    delta = 0.0 if delta is None else check_number(delta, (*path, "min_delta"), 0.0)
+    return EarlyStopping(metric=metric, patience=patience, mode=mode, min_delta=float(delta))
 
 
 def _scheduler(section: dict, budget: BudgetSpec) -> SchedulerSpec:

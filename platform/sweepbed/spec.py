@@ -49,10 +49,26 @@ class ResourceSpec:
 
 
 @dataclass(frozen=True)
+class EarlyStopping:
+    """Stop one seed when ``metric`` has not improved by more than ``min_delta`` for ``patience``
+    evaluations in a row (PyTorch Lightning's EarlyStopping rule, which the IMA-VAE seed uses).
+
+    ``mode`` is the metric's better direction, taken from the family. The seed's final numbers are those
+    of its last evaluation, as a W&B summary of the seed would show them.
+    """
+
+    metric: str
+    patience: int  # evaluations without improvement before the seed stops
+    mode: Literal["max", "min"]
+    min_delta: float = 0.0
+
+
+@dataclass(frozen=True)
 class BudgetSpec:
-    steps: int  # training steps per trial
+    steps: int  # training steps per trial (the most a trial trains)
     eval_every: int  # evaluate (and report to the searcher/scheduler) every this many steps
     checkpoint_every: int  # write a resumable checkpoint every this many steps
+    early_stopping: EarlyStopping | None = None
 
 
 @dataclass(frozen=True)

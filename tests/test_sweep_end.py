@@ -1,0 +1,60 @@
+"""The end of a sweep through the CLI (--local, toy family): early-stopped trials are recorded as done
+with their reason and step, and the family's sweep_report lands in <sweep>/analysis and on the parent
+MLflow run; a failing report costs nothing else."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import sweep_dir_of, write_space
+from tests.toy_family import ToyFamily
+from trainables import registry
+
+
+@pytest.fixture(autouse=True)
+def toy_registered(monkeypatch):
+    monkeypatch.setitem(registry.FAMILIES, "toy", "tests.toy_family:ToyFamily")
+
+
+def toy_space(tmp_path, **budget):
+    return write_space(tmp_path / "s.yaml", family="toy", fixed={"freeze_at_step": 10, "noise": 0.0},
+                       parameters={"lr": {"values": [0.05, 0.1]}}, seeds=[0, 1],
+                       metric={"name": "mse", "goal": "minimize"},
+                       budget={"steps": 60, "eval_every": 5, "checkpoint_every": 5, **budget})
+
+
+def run_local(space, out):
+    from sweepbed.cli import main
+
+    return main(["--space", str(space), "--local", "--out", str(out)])
+
+
+def test_early_stopped_trials_are_done_with_reason_and_the_report_is_logged(tmp_path):
+    out = tmp_path / "out"
+    assert run_local(toy_space(tmp_path, early_stopping={"metric": "mse", "patience": 2}), out) == 0
+    sweep = sweep_dir_of(out)
+    df = pd.read_parquet(sweep / "trials.parquet")
+    assert set(df["status"]) == {"done"} and len(df) == 4
+    by_seed = df.groupby("seed")["steps_done"].unique()
+    assert list(by_seed[0]) == [20] and list(by_seed[1]) == [30]  # frozen at 10 / 20, patience 2 x 5 steps
+    assert df["reason"].str.startswith("early stopped at step").all()
+
+    report = sweep / "analysis" / "done_per_group.csv"
+    assert pd.read_csv(report).iloc[:, 1].tolist() == [2, 2]
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    parent = client.search_runs([client.get_experiment_by_name("tiny").experiment_id],
+                                "tags.`sweepbed.role` = 'sweep'")
+    assert parent, "no parent run"
+    names = {a.path for a in client.list_artifacts(parent[0].info.run_id)}
+    assert "done_per_group.csv" in names and "leaderboard.md" in names
+
+
+def test_a_failing_sweep_report_keeps_results_and_leaderboard(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(ToyFamily, "report_error", "plot backend missing")
+    out = tmp_path / "out"
+    assert run_local(toy_space(tmp_path), out) == 0
+    sweep = sweep_dir_of(out)
+    assert (sweep / "leaderboard.md").exists() and len(pd.read_parquet(sweep / "trials.parquet")) == 4
+    assert "toy.sweep_report failed (RuntimeError: plot backend missing); results are kept" in capsys.readouterr().err
