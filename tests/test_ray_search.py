@@ -48,6 +48,15 @@ def test_optuna_with_asha_runs_each_suggestion_over_all_seeds(tmp_path, ray_shut
             assert result["objective"] == pytest.approx(
                 sum(s["metrics"]["mig"] for s in payload["seeds"]) / len(payload["seeds"]))
 
+    # cut the results after two groups (as a crash leaves them) and resume: OptunaSearch is told those
+    # two configurations with their seed-means and Tune draws only the two missing ones
+    lines = (sweep / "trials.jsonl").read_text().splitlines(keepends=True)
+    (sweep / "trials.jsonl").write_text("".join(lines[:4]))
+    kept = set(pd.read_json(sweep / "trials.jsonl", lines=True)["trial_id"])
+    assert main(["--space", str(space), "--out", str(out), "--num-cpus", "2", "--resume"]) == 0
+    resumed = pd.read_parquet(sweep / "trials.parquet")
+    assert len(resumed) == 8 and resumed["group_id"].nunique() == 4 and kept <= set(resumed["trial_id"])
+
 
 def test_workers_run_the_loop_as_a_torch_trainer(tmp_path, ray_shutdown):
     from sweepbed.cli import main

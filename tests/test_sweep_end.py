@@ -58,3 +58,40 @@ def test_a_failing_sweep_report_keeps_results_and_leaderboard(tmp_path, monkeypa
     sweep = sweep_dir_of(out)
     assert (sweep / "leaderboard.md").exists() and len(pd.read_parquet(sweep / "trials.parquet")) == 4
     assert "toy.sweep_report failed (RuntimeError: plot backend missing); results are kept" in capsys.readouterr().err
+
+
+def test_resumed_optuna_sweep_tells_the_searcher_what_was_run_and_draws_only_the_rest(tmp_path, capsys):
+    from sweepbed.searchers import searcher_history
+    from sweepbed.spaces import load_space
+
+    space = write_space(tmp_path / "s.yaml", family="toy", fixed={"noise": 0.0}, method="optuna",
+                        parameters={"lr": {"distribution": "loguniform", "min": 0.01, "max": 0.2}}, seeds=[0, 1],
+                        search={"sampler": "tpe", "num_samples": 4, "seed": 3},
+                        metric={"name": "mse", "goal": "minimize"},
+                        budget={"steps": 10, "eval_every": 5, "checkpoint_every": 5})
+    out = tmp_path / "out"
+    assert run_local(space, out) == 0
+    sweep = sweep_dir_of(out)
+    full = pd.read_parquet(sweep / "trials.parquet")
+    assert full["group_id"].nunique() == 4
+
+    # the run is cut after its first two groups (four result lines), as a kill between groups leaves it
+    lines = (sweep / "trials.jsonl").read_text().splitlines(keepends=True)
+    (sweep / "trials.jsonl").write_text("".join(lines[:4]))
+    (sweep / "trials.parquet").unlink()
+    from sweepbed.results_store import ResultsStore
+
+    spec = load_space(space)
+    history = searcher_history(spec, ResultsStore(sweep).records())
+    kept = full[full["group_id"].isin({json_row["group_id"] for json_row in ResultsStore(sweep).records()})]
+    expected = kept.groupby("group_id").agg(lr=("config.lr", "first"), mse=("metric.mse", "mean"))
+    assert sorted((p.params["lr"], p.objective) for p in history) == sorted(zip(expected["lr"], expected["mse"]))
+
+    from sweepbed.cli import main
+
+    capsys.readouterr()
+    assert main(["--space", str(space), "--local", "--out", str(out), "--resume"]) == 0
+    assert "the searcher is told the 2 configurations already run; 2 more to draw" in capsys.readouterr().out
+    resumed = pd.read_parquet(sweep / "trials.parquet")
+    assert resumed["group_id"].nunique() == 4 and len(resumed) == 8  # two told + two new groups, no more
+    assert set(kept["trial_id"]) <= set(resumed["trial_id"])

@@ -12,6 +12,7 @@ from sweepbed.loop import LoopSettings
 from sweepbed.planning import GroupPlan
 from sweepbed.recorder import SweepRecorder
 from sweepbed.results_store import ResultsStore
+from sweepbed.searchers import searcher_history
 from sweepbed.spec import SweepSpec
 from sweepbed.tracking import default_tracking_uri, finish_sweep, start_sweep, ui_command
 
@@ -30,8 +31,13 @@ def execute(spec: SweepSpec, groups: list[GroupPlan] | None, sweep_dir: Path, ar
         groups = [pending for g in groups if (pending := g.without(settled))]
         if settled:
             print(f"resuming {sweep_dir}: {len(settled)} trials already finished, {len(groups)} groups to run")
+        history = []
     else:
         total = spec.search.num_samples
+        history = searcher_history(spec, store.records())
+        if history:
+            print(f"resuming {sweep_dir}: the searcher is told the {len(history)} configurations already run; "
+                  f"{max(0, total - len(history))} more to draw")
 
     out_root = Path(args.out)
     tracking_uri = args.tracking_uri or default_tracking_uri(out_root)
@@ -49,12 +55,12 @@ def execute(spec: SweepSpec, groups: list[GroupPlan] | None, sweep_dir: Path, ar
         if args.local:
             from sweepbed.local_runner import run_local
 
-            run_local(spec, settings, recorder, groups, settled)
+            run_local(spec, settings, recorder, groups, settled, history)
         else:
             from sweepbed.ray_runner import run_ray
 
             run_ray(spec, settings, recorder, groups, settled, address=args.address,
-                    num_cpus=args.num_cpus, num_gpus=args.num_gpus)
+                    num_cpus=args.num_cpus, num_gpus=args.num_gpus, history=history)
     except KeyboardInterrupt:
         status = "KILLED"
         print("interrupted: finished trials are kept; run again with --resume to continue", file=sys.stderr)

@@ -13,7 +13,7 @@ import optuna
 from sweepbed.loop import LoopSettings, run_group
 from sweepbed.planning import GroupPlan, group_of
 from sweepbed.recorder import SweepRecorder
-from sweepbed.searchers import make_sampler, optuna_space
+from sweepbed.searchers import EvaluatedPoint, make_sampler, optuna_space
 from sweepbed.spec import SweepSpec
 
 
@@ -30,16 +30,22 @@ def _run_one(group: GroupPlan, settings: LoopSettings, recorder: SweepRecorder) 
 
 
 def run_local(spec: SweepSpec, settings: LoopSettings, recorder: SweepRecorder,
-              groups: list[GroupPlan] | None, settled: set[str] = frozenset()) -> None:
+              groups: list[GroupPlan] | None, settled: set[str] = frozenset(),
+              history: list[EvaluatedPoint] = ()) -> None:
     if groups is not None:
         for group in groups:
             _run_one(group, settings, recorder)
         return
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if spec.mode == "max" else "minimize",
-                                sampler=make_sampler(spec.search))
+                                sampler=make_sampler(spec.search, len(history)))
     space = optuna_space(spec)
-    for _ in range(spec.search.num_samples):
+    for point in history:  # a resumed sweep: the searcher first learns what the interrupted run found
+        finite = math.isfinite(point.objective)
+        study.add_trial(optuna.trial.create_trial(
+            params=point.params, distributions=space, value=point.objective if finite else None,
+            state=optuna.trial.TrialState.COMPLETE if finite else optuna.trial.TrialState.FAIL))
+    for _ in range(spec.search.num_samples - len(history)):
         trial = study.ask(space)
         group = group_of(spec, trial.params)
         group = group.without(settled) or group  # as the Ray runner: a suggestion already fully run is run again

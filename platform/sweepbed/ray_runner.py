@@ -8,6 +8,7 @@ The driver alone writes results: a Tune callback feeds every report to the Sweep
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from sweepbed.loop import LoopSettings, run_group
 from sweepbed.planning import GroupPlan, group_of
 from sweepbed.recorder import SweepRecorder
+from sweepbed.searchers import EvaluatedPoint
 from sweepbed.spec import SweepSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -134,7 +136,7 @@ def init_ray(address: str | None, num_cpus: int | None, num_gpus: float | None) 
 
 def run_ray(spec: SweepSpec, settings: LoopSettings, recorder: SweepRecorder, groups: list[GroupPlan] | None,
             settled: set[str], address: str | None = None, num_cpus: int | None = None,
-            num_gpus: float | None = None) -> None:
+            num_gpus: float | None = None, history: list[EvaluatedPoint] = ()) -> None:
     import ray
     from ray import tune
 
@@ -162,9 +164,16 @@ def run_ray(spec: SweepSpec, settings: LoopSettings, recorder: SweepRecorder, gr
 
         from sweepbed.searchers import make_sampler, optuna_space
 
+        # a resumed sweep: the searcher is told what the interrupted run found (Tune skips re-running
+        # points_to_evaluate that come with evaluated_rewards); Optuna cannot be told of a failure this way
+        known = [p for p in history if math.isfinite(p.objective)]
         search_alg = OptunaSearch(space=optuna_space(spec), metric="objective", mode=spec.mode,
-                                  sampler=make_sampler(spec.search))
-        param_space, num_samples = None, spec.search.num_samples
+                                  sampler=make_sampler(spec.search, len(history)),
+                                  points_to_evaluate=[p.params for p in known] or None,
+                                  evaluated_rewards=[p.objective for p in known] or None)
+        param_space, num_samples = None, spec.search.num_samples - len(history)
+        if num_samples <= 0:
+            return
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
