@@ -95,3 +95,25 @@ def test_resumed_optuna_sweep_tells_the_searcher_what_was_run_and_draws_only_the
     resumed = pd.read_parquet(sweep / "trials.parquet")
     assert resumed["group_id"].nunique() == 4 and len(resumed) == 8  # two told + two new groups, no more
     assert set(kept["trial_id"]) <= set(resumed["trial_id"])
+
+
+def test_resume_refuses_a_sweep_made_by_other_family_code(tmp_path, capsys):
+    import json
+
+    from sweepbed.cli import main
+
+    space, out = toy_space(tmp_path), tmp_path / "out"
+    assert run_local(space, out) == 0
+    code = sweep_dir_of(out) / "code.json"
+    recorded = json.loads(code.read_text())
+    assert "tests/toy_family.py" not in recorded  # only trainables modules count
+    assert "trainables/family.py" in recorded and all(len(h) == 64 for h in recorded.values())
+
+    recorded["trainables/family.py"] = "0" * 64  # as if family.py had been edited since
+    code.write_text(json.dumps(recorded))
+    capsys.readouterr()
+    assert main(["--space", str(space), "--local", "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "code changed since this sweep started (trainables/family.py)" in err
+    assert main(["--space", str(space), "--local", "--out", str(out), "--resume", "--allow-code-change"]) == 0
+    assert json.loads(code.read_text())["trainables/family.py"] != "0" * 64  # the running code is recorded

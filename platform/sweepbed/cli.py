@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MLflow tracking URI (default: sqlite:///OUT/mlflow.db, artifacts in OUT/mlartifacts)")
     p.add_argument("--resume", action="store_true",
                    help="continue the sweep directory of this space: skip finished trials, resume the rest")
+    p.add_argument("--allow-code-change", action="store_true",
+                   help="with --resume: continue even though the family's code changed since the sweep "
+                        "started (by default refused: results of two code versions would mix)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of the space (dotted key, YAML value), e.g. --set budget.steps=100 "
                         "--set seeds=[0,1] --set fixed.beta=4; validated like the file; repeatable")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from sweepbed.code_fingerprint import check_or_record
 from sweepbed.loop import LoopSettings
 from sweepbed.planning import GroupPlan
 from sweepbed.recorder import SweepRecorder
@@ -23,7 +24,10 @@ def execute(spec: SweepSpec, groups: list[GroupPlan] | None, sweep_dir: Path, ar
         print(f"error: {sweep_dir} already holds results of this space; pass --resume to continue it "
               f"or --out to start elsewhere", file=sys.stderr)
         return 2
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    code_error = check_or_record(sweep_dir, spec.family, args.allow_code_change)
+    if code_error:
+        print(f"error: {code_error}", file=sys.stderr)
+        return 2
     (sweep_dir / "space.yaml").write_text(yaml.safe_dump(spec.resolved(), sort_keys=False))
     settled = store.settled_trial_ids()
     if groups is not None:
