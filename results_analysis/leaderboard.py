@@ -42,6 +42,7 @@ from results_analysis.cell_format import (  # noqa: E402
     latex_table,
     markdown_table,
 )
+from results_analysis.seed_stats import mean_se  # noqa: E402
 from sweepbed.results_store import ResultsStore  # noqa: E402
 
 LOST_STATUSES = ("diverged", "failed", "pruned")  # final states whose metrics are not averaged
@@ -89,17 +90,6 @@ def _key(v: Any) -> str:
     if isinstance(v, float) and math.isnan(v):
         v = None
     return json.dumps(v, sort_keys=True, default=str)
-
-
-def _mean_se(values: np.ndarray) -> tuple[float, float, int]:
-    """Mean, standard error (sample std, ddof=1, over sqrt(k)) and count k of the non-NaN values."""
-    values = values[~np.isnan(values)]
-    k = len(values)
-    if k == 0:
-        return math.nan, math.nan, 0
-    mean = math.fsum(values) / k  # exactly rounded: the same seeds in any order give the same mean
-    se = float(np.std(values, ddof=1) / math.sqrt(k)) if k > 1 else math.nan
-    return mean, se, k
 
 
 def build_leaderboard(
@@ -150,7 +140,7 @@ def build_leaderboard(
         for s in LOST_STATUSES:
             row[f"n_{s}"] = int((status == s).sum())
         for m in metrics:
-            mean, se, k = _mean_se(numeric[m][idx][done])
+            mean, se, k = mean_se(numeric[m][idx][done])
             row[f"{m}_mean"], row[f"{m}_se"], row[f"{m}_n"] = mean, se, k
         rows.append(row)
     lb = pd.DataFrame(rows)
@@ -262,10 +252,43 @@ def _load(sweep_dir: str | Path, metrics: list[str] | None = None):
     return space, trials, lb
 
 
+def selection_section(space: dict[str, Any], trials: pd.DataFrame) -> str:
+    """The model-selection table (results_analysis/model_selection.py) when the sweep's family declares
+    ``selection = (validation metric, test metric)`` (and optionally ``selection_by``, a config field with
+    one selection per value); "" otherwise, or when the trials do not report both metrics."""
+    family = space.get("family")
+    if not family:
+        return ""
+    try:
+        from trainables.registry import get_family
+
+        family_cls = get_family(family)
+    except (KeyError, ImportError):
+        return ""
+    selection = family_cls.selection
+    if not selection or any(f"metric.{m}" not in trials.columns for m in selection):
+        return ""
+    from results_analysis.model_selection import format_selection, select
+
+    val, test = selection
+    by = family_cls.selection_by
+    mode = family_cls.metrics.get(val, "max")
+    table = select(trials, val, test, by=by, mode=mode)
+    return (f"\n**Model selection** (DomainBed training-domain validation): per {by or 'sweep'}, the config with "
+            f"the best seed-mean `{val}`, its `{test}` mean ± SE over seeds, beside the oracle (best `{test}`)\n\n"
+            + format_selection(table, val, test, by))
+
+
+def _markdown_text(space: dict[str, Any], trials: pd.DataFrame, lb: pd.DataFrame) -> str:
+    """Caption, leaderboard table and (when the family declares one) the model-selection table."""
+    return (_caption(space, trials, lb) + "\n" + format_markdown(lb, space["objective"], mode=space["mode"])
+            + selection_section(space, trials))
+
+
 def render(sweep_dir: str | Path, metrics: list[str] | None = None) -> str:
     """The markdown leaderboard (with a one-line caption) that a sweep prints when it ends."""
     space, trials, lb = _load(sweep_dir, metrics)
-    return _caption(space, trials, lb) + "\n" + format_markdown(lb, space["objective"], mode=space["mode"])
+    return _markdown_text(space, trials, lb)
 
 
 def write_leaderboards(sweep_dir: str | Path) -> dict[str, Path]:
@@ -273,9 +296,7 @@ def write_leaderboards(sweep_dir: str | Path) -> dict[str, Path]:
     sweep_dir = Path(sweep_dir)
     space, trials, lb = _load(sweep_dir)
     texts = {
-        "markdown": _caption(space, trials, lb)
-        + "\n"
-        + format_markdown(lb, space["objective"], mode=space["mode"]),
+        "markdown": _markdown_text(space, trials, lb),
         "csv": format_csv(lb),
         "latex": format_latex(lb, space["objective"], mode=space["mode"]),
     }
@@ -311,9 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             text = format_latex(lb, space["objective"], mode=space["mode"])
         else:
             text = (
-                _caption(space, trials, lb)
-                + "\n"
-                + format_markdown(lb, space["objective"], mode=space["mode"])
+                _markdown_text(space, trials, lb)
             )
         if args.write:
             for path in write_leaderboards(args.sweep_dir).values():

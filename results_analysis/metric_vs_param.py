@@ -13,7 +13,6 @@ a singular decoder) are left out of the mean and counted in ``n_nonfinite``.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from results_analysis.cell_format import format_config_value, format_mean_se, markdown_table  # noqa: E402
+from results_analysis.seed_stats import mean_se  # noqa: E402
 
 
 def _column(trials: pd.DataFrame, name: str, prefix: str) -> str:
@@ -51,10 +51,7 @@ def metric_vs_param(trials: pd.DataFrame, metric: str, param: str,
     out = []
     for value, group in rows.groupby(pcol, sort=True, dropna=False):
         values = pd.to_numeric(group[mcol], errors="coerce").to_numpy(dtype=float)
-        finite = values[np.isfinite(values)]
-        n = len(finite)
-        mean = float(finite.mean()) if n else math.nan
-        se = float(finite.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        mean, se, n = mean_se(values)
         out.append({param: value, "mean": mean, "se": se, "n": n, "n_nonfinite": len(values) - n})
     return pd.DataFrame(out, columns=[param, "mean", "se", "n", "n_nonfinite"])
 

@@ -65,6 +65,11 @@ class Family(ABC):
     #: config overrides small enough that one train_step and one evaluate run in seconds on a CPU;
     #: the test over every registered family (tests/test_every_family.py) trains with them
     smoke_values: ClassVar[dict[str, Any]] = {}
+    #: DomainBed-style model selection: (in-domain validation metric, test metric); the leaderboard then
+    #: shows the configuration chosen by the first with its second, beside the oracle choice by the second
+    selection: ClassVar[tuple[str, str] | None] = None
+    #: a config field that gets one selection per value (e.g. "model"); None: one selection over the sweep
+    selection_by: ClassVar[str | None] = None
 
     def __init__(self, config: Any, seed: int, context: RunContext) -> None:
         self.config = config

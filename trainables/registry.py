@@ -12,6 +12,7 @@ from trainables.family import Family
 
 FAMILIES: dict[str, str] = {
     "beta_vae": "trainables.beta_vae:BetaVAE",
+    "crmnist": "trainables.crmnist:CRMNIST",
     "gce": "trainables.gce:GCE",
     "ima_vae": "trainables.ima_vae:ImaVAE",
 }
