@@ -206,3 +206,20 @@ def test_probes_read_a_code_that_holds_the_label_even_when_rows_are_sorted_by_do
     out = run_probes(latents, y, d, steps=300, gen=gen)
     assert out["probe_d_from_zd"] > 0.95  # d is in zd
     assert out["probe_d_from_zy"] < 0.5  # zy is noise: near chance (0.2)
+
+
+def test_feature_extractors_end_as_the_seeds_do():
+    """The seed's DANN and IRM project to z with a plain Linear (features can be negative); only its
+    AugmentedDANN encoder ends in a ReLU."""
+    x = make("dann").data["val"].images(torch.arange(16))
+    for model, nonneg in (("dann", False), ("irm", False), ("augmented_dann", True)):
+        f = make(model)
+        z = torch.cat(list(f.model.latents(x).values()), -1)
+        assert bool((z >= 0).all()) == nonneg, model
+
+
+def test_irm_objective_with_one_sample_per_environment_is_the_plain_risk():
+    logits, y = torch.tensor(LOGITS), torch.tensor(LABELS)
+    risk, penalty = irm_objective(logits, y, torch.arange(4), "irmv1_split")
+    ce = -np.log(_softmax(LOGITS)[np.arange(4), LABELS])
+    assert risk.item() == pytest.approx(ce.mean()) and penalty.item() == 0.0

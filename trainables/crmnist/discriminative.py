@@ -1,6 +1,7 @@
 """DANN, AugmentedDANN and IRM on CRMNIST (seed ``core/comparison/{dann,irm}.py``, ``core/CRMNIST/dann_model.py``).
 
-All three share the seed's feature extractor: the NVAE conv stack, then Linear(9408 → z) + ReLU.
+All three share the seed's feature extractor: the NVAE conv stack, then Linear(9408 → z); AugmentedDANN's
+encoder ends in a ReLU, DANN's and IRM's do not (seed ``comparison/{dann,irm}.py``: "Project to z_dim directly").
 
 - DANN: label head MLP 64-64 on z; domain discriminator MLP 64-64 behind a gradient reversal layer with
   λ = λ_max · (2/(1+e^{−γp}) − 1). Loss = CE(y) + ``domain_weight``·CE(d). Differs from the seed: p is
@@ -12,8 +13,10 @@ All three share the seed's feature extractor: the NVAE conv stack, then Linear(9
   is the same 2/(1+e^{−γp})−1 schedule (the seed ramps its sparsity weights from 0 to their targets).
 - IRM: label head MLP 64-64 on z; environments are the domains present in the batch. Loss = mean_e CE_e +
   w·mean_e penalty_e with w = ``penalty_weight`` from step ``anneal_iters`` on and 1.0 before (the IRM
-  authors' code and DomainBed); the optimiser is reset when w switches (the trainer does that); with
-  ``rescale_loss`` the loss is divided by w when w > 1, as both of them do. Penalties by name:
+  authors' code and DomainBed); the optimiser is reset when w switches (the trainer does that, as DomainBed
+  does); with ``rescale_loss`` the loss is divided by w when w > 1, as the IRM authors' code does (DomainBed
+  does not: ``irm_rescale_loss: false``). The seed (``comparison/irm.py``) uses w = 0, not 1, before
+  ``anneal_iters``; that is not offered here. Penalties by name:
   ``irmv1_split`` (default): the unbiased estimate g(first half)·g(second half) of the squared gradient
   of the risk w.r.t. a scalar dummy multiplier (IRM paper §3.2, DomainBed); ``irmv1``: the biased
   g² of the whole environment; ``seed_elementwise``: the seed's Σ(∂CE(logits·w)/∂w)² with a per-element
@@ -33,13 +36,15 @@ IRM_PENALTIES = ("irmv1_split", "irmv1", "seed_elementwise")
 
 
 class Extractor(nn.Module):
-    def __init__(self, z_dim: int, width: float) -> None:
+    def __init__(self, z_dim: int, width: float, relu: bool) -> None:
         super().__init__()
         self.conv = ConvFeatures(width)
         self.fc = nn.Linear(self.conv.out_features, z_dim)
+        self.relu = relu  # the seed's AugmentedDANN ends in a ReLU; its DANN and IRM features are linear
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.fc(self.conv(x)))
+        z = self.fc(self.conv(x))
+        return F.relu(z) if self.relu else z
 
 
 class DANN(nn.Module):
@@ -47,7 +52,7 @@ class DANN(nn.Module):
 
     def __init__(self, z_dim: int, width: float, domain_weight: float, lambda_max: float, gamma: float) -> None:
         super().__init__()
-        self.extractor = Extractor(z_dim, width)
+        self.extractor = Extractor(z_dim, width, relu=False)
         self.classifier_y = mlp(z_dim, NUM_CLASSES)
         self.discriminator = mlp(z_dim, NUM_DOMAINS)
         self.domain_weight, self.lambda_max, self.gamma = domain_weight, lambda_max, gamma
@@ -77,7 +82,7 @@ class AugmentedDANN(nn.Module):
                  lambda_max: float, gamma: float, l1: dict[str, float]) -> None:
         super().__init__()
         self.dims = {s: dims[s] for s in self.subspaces}
-        self.extractor = Extractor(sum(self.dims.values()), width)
+        self.extractor = Extractor(sum(self.dims.values()), width, relu=True)
         zy, zd, zdy = (self.dims[s] for s in self.subspaces)
         self.classifier_y = mlp(zy + zdy, NUM_CLASSES, (128, 64), batchnorm=True)
         self.classifier_d = mlp(zd + zdy, NUM_DOMAINS, (128, 64), batchnorm=True)
@@ -135,7 +140,8 @@ def irm_penalty(logits: torch.Tensor, y: torch.Tensor, kind: str = "irmv1_split"
 
 def irm_objective(logits: torch.Tensor, y: torch.Tensor, env: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean over environments of the risk, mean over environments of the penalty). Environments with
-    fewer than two samples are skipped (the split estimator needs one sample per half)."""
+    fewer than two samples are skipped (the split estimator needs one sample per half); if that leaves none,
+    the whole batch's risk and a zero penalty."""
     risks, penalties = [], []
     for e in torch.unique(env):
         sel = env == e
@@ -143,6 +149,8 @@ def irm_objective(logits: torch.Tensor, y: torch.Tensor, env: torch.Tensor, kind
             continue
         risks.append(F.cross_entropy(logits[sel], y[sel]))
         penalties.append(irm_penalty(logits[sel], y[sel], kind))
+    if not risks:  # every environment has one sample (a batch no larger than the number of domains)
+        return F.cross_entropy(logits, y), logits.sum() * 0.0
     return torch.stack(risks).mean(), torch.stack(penalties).mean()
 
 
@@ -152,7 +160,7 @@ class IRM(nn.Module):
     def __init__(self, z_dim: int, width: float, penalty: str, penalty_weight: float, anneal_iters: int,
                  rescale_loss: bool) -> None:
         super().__init__()
-        self.extractor = Extractor(z_dim, width)
+        self.extractor = Extractor(z_dim, width, relu=False)
         self.classifier_y = mlp(z_dim, NUM_CLASSES)
         self.penalty, self.penalty_weight, self.anneal_iters = penalty, penalty_weight, anneal_iters
         self.rescale_loss = rescale_loss
