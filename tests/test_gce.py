@@ -158,6 +158,12 @@ def test_resume_across_the_stage_boundary_is_bit_identical():
     again = make(3)
     again.load_state_dict(mid.state_dict())
     assert again.train_step(4) == losses[4]
+    boundary = make(3)  # exactly at the end of stage 1, where the state leaves the explainer out
+    for s in range(2):
+        boundary.train_step(s)
+    fresh = make(3)
+    fresh.load_state_dict(boundary.state_dict())
+    assert [fresh.train_step(s) for s in range(2, 5)] == losses[2:]
 
 
 @needs_mnist
@@ -172,6 +178,59 @@ def test_end_of_stage_one_state_holds_nothing_of_the_explainer():
     other.load_state_dict(state)
     assert torch.equal(params(other.classifier), params(one.classifier))
     assert torch.equal(params(other.encoder), params(make(0, n_alpha=2, n_beta=3).encoder))  # fresh init kept
+
+
+@needs_mnist
+def test_stage_one_does_not_depend_on_the_explainer_config():
+    """What the shared prefix relies on: trained alone, stage 1 ends in the same state and history for any
+    explainer settings (the cache test above cannot see this: it never trains stage 1 twice)."""
+    explainer = {"n_alpha": 2, "n_beta": 3, "lam": 0.5, "lr": 1e-3, "batch_size": 4, "init": "default",
+                 "n_alpha_samples": 5, "nll": "bce_meankl", "adam_beta1": 0.9}
+    a, b = make(4), make(4, **explainer)
+    assert [a.train_step(s) for s in range(2)] == [b.train_step(s) for s in range(2)]
+    assert a.evaluate() == b.evaluate()
+    sa, sb = a.state_dict(), b.state_dict()
+    assert set(sa) == set(sb)
+    assert all(torch.equal(sa["classifier"][k], sb["classifier"][k]) for k in sa["classifier"])
+    assert torch.equal(sa["clf_gen"], sb["clf_gen"])
+    mom_a, mom_b = (s["clf_opt"]["state"] for s in (sa, sb))
+    assert all(torch.equal(mom_a[i]["momentum_buffer"], mom_b[i]["momentum_buffer"]) for i in mom_a)
+
+
+def test_frozen_vgg_keeps_its_batch_norm_statistics_and_drops_no_units(tmp_path):
+    """Stage 2 on a VGG-11 (CIFAR-10 files written here): batch-norm running statistics and every weight
+    stay as stage 1 left them, and the classifier is deterministic (dropout off)."""
+    write_cifar(tmp_path, per_batch=4)
+    config = GCEConfig(**{**TINY, "dataset": "cifar10", "include_classes": (), "classifier": "vgg11",
+                          "classifier_steps": 1, "classifier_batch_size": 4, "batch_size": 2,
+                          "n_alpha_samples": 2, "n_beta_samples": 2, "eval_samples": 4, "eval_batch_size": 4,
+                          "classifier_eval_samples": 4})
+    model = GCE(config, 0, RunContext(device=torch.device("cpu"), data_dir=tmp_path))
+    before = {k: v.clone() for k, v in model.classifier.state_dict().items()}
+    model.train_step(0)  # stage 1 trains in train mode: the running statistics move
+    after_one = {k: v.clone() for k, v in model.classifier.state_dict().items()}
+    assert any(not torch.equal(before[k], after_one[k]) for k in before if "running_mean" in k)
+    model.train_step(1)
+    model.train_step(2)
+    state = model.classifier.state_dict()
+    assert all(torch.equal(after_one[k], state[k]) for k in state)  # incl. running_mean/var, num_batches
+    codes = torch.randn(3, config.n_latents, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(model.probs_of(codes), model.probs_of(codes))
+
+
+@needs_mnist
+def test_information_flow_trains_the_decoder_and_only_the_nll_trains_the_encoder():
+    """λ = 0 leaves −I(α; Ŷ) alone in the loss: it must reach the decoder (through the frozen classifier)
+    and must not move the encoder, which the prior-sampled estimator never calls."""
+    model = make(5, lam=0.0)
+    for s in range(2):
+        model.train_step(s)
+    enc, dec = params(model.encoder), params(model.decoder)
+    out = model.train_step(2)
+    assert out["loss"] == pytest.approx(-out["info_flow"])
+    assert torch.equal(params(model.encoder), enc)
+    assert not torch.equal(params(model.decoder), dec)
 
 
 @needs_mnist

@@ -16,10 +16,14 @@ A trial is two stages on one step counter:
 Differences from the seeds, each named where it acts:
 - the seeds are two scripts with a saved classifier in between; here the stages share one step counter,
   and stage 1 is shared by the platform's prefix cache instead of a file name.
-- minibatches are drawn uniformly with replacement by index (the seeds iterate shuffled or sequential
-  epochs); the classifier's lr decay (``classifier_lr_gamma``, the original's StepLR γ=0.7 per epoch;
+- minibatches are drawn uniformly with replacement by index (the original's ``GCE.train`` does so for the
+  explainer; the classifier scripts and FACT iterate shuffled epochs); the classifier's lr decay (``classifier_lr_gamma``, the original's StepLR γ=0.7 per epoch;
   FACT has none, γ=1) counts epochs as ceil(N_train / batch) steps.
 - the classifier's dropout draws from the trial's classifier stream (:class:`SeededDropout`).
+- in stage 2 the classifier is in eval mode (dropout off, batch-norm running statistics), as FACT's
+  ``joint_uncond`` sets it (``classifier.eval()``); the original never calls ``eval()`` on it (``GCE.train``,
+  ``make_fig3.py``, ``make_fig5ab.py``), so its explainer trained, and its flows and accuracies were
+  measured, with the MNIST CNN's dropout active.
 - ``use_causal: false`` trains λ·NLL (the original's ``use_ce=False``); FACT's ``use_causal: False`` trains
   NLL without λ, which differs by a constant factor only.
 - evaluation uses the test split (the original carves a validation split out of train); its NLL uses
@@ -260,7 +264,10 @@ class GCE(Family):
         nll (+ parts) and loss on the evaluation rows; on the same rows the classifier's accuracy on the
         originals (acc_original), on dec(z) with z the encoder's sampled code (acc_reencoded), and
         acc_drop_z<d> = acc_original − the accuracy when coordinate d of that code is replaced by a N(0, 1)
-        draw (``make_fig5ab.py``'s "aspect removed", which plots the accuracies themselves).
+        draw (``make_fig5ab.py``'s "aspect removed", which plots the accuracies themselves). The drop is
+        taken from acc_original, so it includes the reconstruction's own loss (acc_original − acc_reencoded),
+        the same for every latent; one encoder sample per image serves every removal, where make_fig5ab.py
+        re-encodes (fresh encoder noise) for each latent.
         Every draw comes from a fresh evaluation generator, so evaluating never changes training."""
         metrics = self.classifier_metrics()
         if not self.explainer_started:
