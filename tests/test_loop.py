@@ -214,3 +214,30 @@ def test_early_stopping_is_part_of_the_trial_identity():
     plain, stopped = make_group("toy", {}, (0,), 60), make_group("toy", {}, (0,), 60, rule)
     assert plain.trials[0].trial_id != stopped.trials[0].trial_id
     assert stopped.trials[0].trial_id == make_group("toy", {}, (0,), 60, rule).trials[0].trial_id
+
+
+def test_prefix_cached_under_other_evaluation_points_is_not_evaluated_in_the_past(tmp_path):
+    """A prefix cached by a sweep evaluating every 10 steps, reused by one evaluating every 15: the reused
+    trial starts at step 20 and must not evaluate its step-20 model as 'step 15'."""
+    lam0 = make_group("toy", {"prefix_steps": 20, "lam": 0.0}, (0,), 30)
+    lam1 = make_group("toy", {"prefix_steps": 20, "lam": 0.5}, (0,), 30)
+    run_group(lam0, settings(tmp_path, steps=30, eval_every=10), lambda p: None)
+    reports = []
+    before = ToyFamily.evaluations
+    run_group(lam1, settings(tmp_path, steps=30, eval_every=15), reports.append)
+    assert [r["step"] for r in reports] == [15, 30]
+    first = reports[0]["seeds"][0]
+    assert first["step"] == 20 and first["eval_step"] == 10  # reported what it has: the cached step-10 evaluation
+    assert ToyFamily.evaluations - before == 1  # only at step 30
+
+
+def test_prefix_cache_is_per_device_type(tmp_path):
+    import torch
+
+    from sweepbed.loop import GroupLoop
+
+    group = make_group("toy", {"prefix_steps": 20}, (0,), 30)
+    s = settings(tmp_path)
+    cpu = GroupLoop(group, s, lambda p: None, device=torch.device("cpu")).prefix_path(0)
+    cuda = GroupLoop(group, s, lambda p: None, device=torch.device("cuda")).prefix_path(0)
+    assert cpu != cuda and cpu.parent == cuda.parent

@@ -29,6 +29,7 @@ class ToyFamily(Family):
     metrics = {"score": "max", "mse": "min"}
     instances = 0  # how many trials were built (tests count shared-prefix reuse)
     steps_trained = 0
+    evaluations = 0
 
     def __init__(self, config, seed, context):
         super().__init__(config, seed, context)
@@ -52,6 +53,7 @@ class ToyFamily(Family):
         return {"loss": loss}
 
     def evaluate(self):
+        ToyFamily.evaluations += 1
         mse = float(((self.w - self.target) ** 2).sum())
         return {"mse": mse, "score": -mse}
 

@@ -130,8 +130,10 @@ class GroupLoop:
     def prefix_path(self, seed: int) -> Path | None:
         if self.prefix is None or self.prefix.steps <= 0 or self.world_size > 1:
             return None
+        # the device type too: a prefix trained on CPU continues differently from one trained on CUDA,
+        # and the same trial must give the same numbers on the same device
         key = stable_hash({"family": self.group.family, "key": self.prefix.key, "steps": self.prefix.steps,
-                           "seed": seed}, length=16)
+                           "seed": seed, "device": self.device.type}, length=16)
         return Path(self.settings.shared_dir) / "prefixes" / f"{key}.pt"
 
     # --- set-up --------------------------------------------------------------------------------
@@ -219,7 +221,9 @@ class GroupLoop:
         payload: dict[str, Any] = {}
         for point in self.settings.eval_points():
             for seed_run in seeds:
-                if seed_run.status == "running" and seed_run.evaluated_at(point) is None:
+                # a seed restored past this point (from a shared prefix cached by a sweep with other
+                # evaluation points) has no model of this step left to evaluate: the point is skipped
+                if seed_run.status == "running" and seed_run.step <= point and seed_run.evaluated_at(point) is None:
                     self._advance(seed_run, point)
                     if seed_run.status == "running":
                         self._evaluate(seed_run, point)
