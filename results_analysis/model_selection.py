@@ -5,7 +5,8 @@ the oracle choice (the configuration with the best seed-mean test metric, which 
 
 Differs from DomainBed: DomainBed selects per trial seed and averages the selected test accuracies over
 trial seeds; here the configuration is chosen on the seed-mean (the platform's unit is the config group)
-and its test metric is averaged over the same seeds. Only ``done`` seeds count, as in the leaderboard.
+and its test metric is averaged over the same seeds. Only ``done`` seeds that report both metrics count
+(the leaderboard counts a seed per metric).
 """
 
 from __future__ import annotations
@@ -22,13 +23,19 @@ OVERALL = "(all)"
 
 
 def _group_stats(trials: pd.DataFrame, val: str, test: str) -> pd.DataFrame:
+    """Per group, validation mean and test mean ± SE over the *same* seeds: the done seeds that report both
+    metrics finite (a seed with only one of them would otherwise select on seeds it does not report on)."""
     done = trials[trials["status"].astype(str) == "done"]
     rows = []
     for gid, g in done.groupby("group_id", sort=False):
-        val_mean, _, n_val = mean_se(pd.to_numeric(g[f"metric.{val}"], errors="coerce").to_numpy(float))
-        test_mean, test_se, n = mean_se(pd.to_numeric(g[f"metric.{test}"], errors="coerce").to_numpy(float))
-        if n_val == 0 or n == 0:
+        vals = pd.to_numeric(g[f"metric.{val}"], errors="coerce").to_numpy(float)
+        tests = pd.to_numeric(g[f"metric.{test}"], errors="coerce").to_numpy(float)
+        both = np.isfinite(vals) & np.isfinite(tests)
+        val_mean, _, n_val = mean_se(vals[both])
+        test_mean, test_se, n = mean_se(tests[both])
+        if n == 0:
             continue
+        assert n_val == n  # the same seeds on both sides
         rows.append({"group_id": gid, "val_mean": val_mean, "test_mean": test_mean, "test_se": test_se, "n": n,
                      "_first": g.index[0]})
     return pd.DataFrame(rows)

@@ -116,10 +116,52 @@ def test_cache_hit_on_the_second_call_and_same_arrays(tmp_path):
     assert (hit1, hit2) == (False, True)
     assert first.keys() == second.keys() and all(np.array_equal(first[k], second[k]) for k in first)
     files = sorted(p.name for p in (tmp_path / "crmnist").iterdir())
-    assert f"{cfg.key()}.npz" in files and not any(".tmp" in f for f in files)
+    assert f"{crdata.cache_key(cfg, None)}.npz" in files and not any(".tmp" in f for f in files)
     other = GenerationConfig(source="digits8x8", max_base_images=60, data_seed=1)
     assert other.key() != cfg.key()
     assert crdata.cached_arrays(other, None, tmp_path)[1] is False
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    """An IDX file (LeCun's format: magic 0 0 0x08 ndim, big-endian dims, uint8 body), gzipped."""
+    import gzip
+    import struct
+
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+def _fake_mnist(root, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    folder = root / "mnist"
+    folder.mkdir(parents=True)
+    for split, n in (("train", 20), ("t10k", 6)):
+        _write_idx(folder / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(folder / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+
+
+def test_cache_key_follows_the_source_files_not_the_settings_alone(tmp_path):
+    import shutil
+
+    cfg = GenerationConfig(source="mnist")
+    cache = tmp_path / "cache"
+    _fake_mnist(tmp_path / "a", seed=0)
+    _fake_mnist(tmp_path / "b", seed=1)  # another MNIST copy: same layout and shapes, other pixels
+    shutil.copytree(tmp_path / "a", tmp_path / "a_copy")  # the same files in another directory
+    key_a, key_b = crdata.cache_key(cfg, tmp_path / "a"), crdata.cache_key(cfg, tmp_path / "b")
+    assert key_a != key_b and crdata.cache_key(cfg, tmp_path / "a_copy") == key_a
+    arrays_a, hit_a = crdata.cached_arrays(cfg, tmp_path / "a", cache)
+    arrays_b, hit_b = crdata.cached_arrays(cfg, tmp_path / "b", cache)
+    assert (hit_a, hit_b) == (False, False)  # b must not be served a's arrays
+    assert not np.array_equal(arrays_a["train_x"], arrays_b["train_x"])
+    assert sorted(p.name for p in (cache / "crmnist").glob("*.npz")) == sorted([f"{key_a}.npz", f"{key_b}.npz"])
+    again, hit = crdata.cached_arrays(cfg, tmp_path / "a_copy", cache)
+    assert hit and np.array_equal(again["train_x"], arrays_a["train_x"])
+    # a replaced file (a corrupted or re-downloaded copy in the same place) is a new source
+    _write_idx(tmp_path / "a" / "mnist" / "train-images-idx3-ubyte.gz", np.zeros((20, 28, 28)))
+    assert crdata.cache_key(cfg, tmp_path / "a") not in (key_a, key_b)
+    assert crdata.cached_arrays(cfg, tmp_path / "a", cache)[1] is False
 
 
 def test_mnist_source_reads_the_idx_files_when_present():

@@ -95,6 +95,59 @@ def test_mnist_subset_is_the_two_digits():
     assert set(subset.train_labels.unique().tolist()) == {0, 1} and subset.image_shape == (1, 28, 28)
 
 
+# --- the validation split -----------------------------------------------------------------------------
+def test_val_rows_depend_on_the_data_seed_only():
+    rows = gce_data.val_rows(600, 1 / 6, 0)
+    assert len(rows) == 100 and len(set(rows.tolist())) == 100 and rows.tolist() == sorted(rows.tolist())
+    assert np.array_equal(rows, gce_data.val_rows(600, 1 / 6, 0))
+    assert not np.array_equal(rows, gce_data.val_rows(600, 1 / 6, 1))
+    assert len(gce_data.val_rows(600, 0.0, 0)) == 0
+
+
+@needs_mnist
+def test_val_rows_are_held_out_of_training_the_same_for_every_trial_seed_and_evaluated():
+    subset = gce_data.load_subset("mnist", DATA, (3, 8), "cpu")
+    a, b = make(0, eval_samples=0, classifier_eval_samples=0), make(7, eval_samples=0, classifier_eval_samples=0)
+    n_train = len(subset.train_labels)
+    val = a.data.val_rows
+    assert len(val) == round(n_train / 6) and np.array_equal(val, b.data.val_rows)  # trial seed plays no part
+    assert a.data.eval_images is b.data.eval_images  # one copy per process, shared by trials
+    # training rows and validation rows partition the subset's training rows: nothing validated is trained on
+    rest = np.setdiff1d(np.arange(n_train), val)
+    assert len(rest) + len(val) == n_train and len(a.data.train_labels) == len(rest)
+    assert torch.equal(a.data.train_images, subset.train_images[torch.from_numpy(rest)])
+    assert torch.equal(a.data.eval_images, subset.train_images[torch.from_numpy(val)])
+    assert torch.equal(a.data.eval_labels, subset.train_labels[torch.from_numpy(val)])
+    assert len(a.eval_rows()) == len(val)  # NLL / accuracy drops evaluate every validation row
+    test = make(0, eval_samples=0, eval_split="test")
+    assert len(test.eval_rows()) == len(subset.test_labels)
+    assert torch.equal(test.data.train_images, a.data.train_images)  # training is the same for either split
+
+
+@needs_mnist
+def test_evaluation_uses_the_chosen_split():
+    """classifier_acc is the accuracy over every validation row; the test split gives other numbers."""
+    val, test = make(2, classifier_eval_samples=0), make(2, classifier_eval_samples=0, eval_split="test")
+    for s in range(3):
+        assert val.train_step(s) == test.train_step(s)  # identical training
+    acc = val.evaluate()["classifier_acc"]
+    assert len(val.data.eval_labels) == len(val.data.val_rows)
+    preds = val.classifier(val.as_float(val.data.eval_images)).argmax(-1)
+    assert acc == pytest.approx(float((preds == val.data.eval_labels).double().mean()))
+    assert test.evaluate() != val.evaluate()
+
+
+def test_split_settings_are_in_the_shared_prefix_key_and_validated():
+    base = GCE.shared_prefix(GCEConfig()).key
+    for change in ({"eval_split": "test"}, {"val_fraction": 0.1}, {"data_seed": 1}):
+        assert GCE.shared_prefix(GCEConfig(**change)).key != base, change
+    with pytest.raises(ValueError, match="val_fraction"):
+        GCE.validate_config({"val_fraction": 0.0})
+    GCE.validate_config({"val_fraction": 0.0, "eval_split": "test"})  # FACT: no hold-out, test only
+    with pytest.raises(ValueError, match="eval_split"):
+        GCE.validate_config({"eval_split": "train"})
+
+
 # --- the two stages ---------------------------------------------------------------------------------
 @needs_mnist
 def test_one_step_of_each_stage_and_the_classifier_is_frozen_in_stage_two():

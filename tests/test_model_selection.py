@@ -51,6 +51,25 @@ def test_min_mode_and_no_by_column():
     assert table.iloc[0]["oracle_group"] == "a1"
 
 
+def test_validation_and_test_means_come_from_the_same_seeds():
+    trials = _trials()
+    # three done seeds of a2 with perfect validation but no test metric (NaN), and one with a test score but no
+    # validation: counted per metric they would lift a2's validation mean to 0.96 (above a1's 0.95, so a2
+    # would be selected) and drag its test mean to 0.57; only seeds 0 and 1 report both
+    for seed, v, o in ((3, 1.0, math.nan), (4, math.nan, 0.0), (5, 1.0, math.nan), (6, 1.0, math.nan)):
+        trials.loc[len(trials)] = {"trial_id": f"a2-{seed}", "group_id": "a2", "seed": seed, "status": "done",
+                                   "config.model": "a", "config.lr": 0.2, "metric.acc_y_val": v,
+                                   "metric.acc_y_ood": o}
+    table = select(trials, "acc_y_val", "acc_y_ood", by="model").set_index("model")
+    assert table.loc["a", "selected_group"] == "a1"
+    assert table.loc["a", "oracle_group"] == "a2"
+    assert table.loc["a", "oracle_val"] == pytest.approx(0.90)
+    assert table.loc["a", "oracle_test_mean"] == pytest.approx(0.85) and table.loc["a", "oracle_n"] == 2
+    only_a = trials[trials["config.model"] == "a"]
+    chosen = select(only_a, "acc_y_val", "acc_y_ood", mode="min").iloc[0]
+    assert chosen["selected_group"] == "a2" and chosen["selected_val"] == pytest.approx(0.90)
+
+
 def test_unknown_metric_and_markdown():
     with pytest.raises(ValueError, match="nope"):
         select(_trials(), "nope", "acc_y_ood")

@@ -68,6 +68,7 @@ class GenerationConfig:
     max_base_images: int = 0  # 0: every training image of the source; N: the first N of a fixed permutation
 
     def key(self) -> str:
+        """Hash of the generation settings alone; the cache file adds the source's identity (``cache_key``)."""
         blob = json.dumps({**asdict(self), "version": GENERATION_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -99,6 +100,60 @@ def load_source(source: str, data_dir: Path | None) -> dict[str, tuple[np.ndarra
         labels = digits.target.astype(np.int64)
         return {"train": (big[order[:cut]], labels[order[:cut]]), "test": (big[order[cut:]], labels[order[cut:]])}
     raise ValueError(f"source: unknown {source!r}; known: {', '.join(SOURCES)}")
+
+
+# (resolved path, size, mtime_ns, inode) -> SHA-256 of the file's bytes: each source file is hashed once per
+# process, and again only when it is replaced or rewritten
+_FILE_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+_DIGITS_IDENTITY: list[str] = []
+
+
+def _file_digest(path: Path) -> str:
+    path = path.resolve()
+    st = path.stat()
+    memo = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    if memo not in _FILE_DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        _FILE_DIGESTS[memo] = f"{st.st_size}:{digest.hexdigest()}"
+    return _FILE_DIGESTS[memo]
+
+
+def source_identity(source: str, data_dir: Path | None) -> str:
+    """A digest of the source data the generation reads, so that two different copies of a source (other
+    data directories, a corrupted and a good download) never share a cache entry.
+
+    mnist: size and SHA-256 of each of the four IDX files (their bytes, so a gzipped and an unzipped copy of
+    the same data are two entries; a cache miss, never a wrong hit). digits8x8: scikit-learn's bundled
+    array, hashed. Either is computed once per process.
+    """
+    if source == "mnist":
+        from trainables.datasets import resolve_data_dir
+        from trainables.datasets.idx_files import SPLITS as IDX_SPLITS
+        from trainables.datasets.idx_files import idx_path
+
+        root = resolve_data_dir(data_dir)
+        parts = [f"{split}-{kind}:{_file_digest(idx_path('mnist', root, split, kind))}"
+                 for split in IDX_SPLITS for kind in ("images", "labels")]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    if source == "digits8x8":
+        if not _DIGITS_IDENTITY:
+            from sklearn.datasets import load_digits
+
+            digits = load_digits()
+            digest = hashlib.sha256(np.ascontiguousarray(digits.images, dtype=np.float64).tobytes())
+            digest.update(np.ascontiguousarray(digits.target, dtype=np.int64).tobytes())
+            _DIGITS_IDENTITY.append(digest.hexdigest())
+        return _DIGITS_IDENTITY[0]
+    raise ValueError(f"source: unknown {source!r}; known: {', '.join(SOURCES)}")
+
+
+def cache_key(cfg: GenerationConfig, data_dir: Path | None) -> str:
+    """Name of the cached arrays: the generation settings and the identity of the source they read."""
+    blob = f"{cfg.key()}:{source_identity(cfg.source, data_dir)}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def base_split(n: int, cfg: GenerationConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -167,15 +222,18 @@ def generate(cfg: GenerationConfig, data_dir: Path | None) -> dict[str, np.ndarr
 def cached_arrays(cfg: GenerationConfig, data_dir: Path | None, cache_dir: Path | None) -> tuple[dict, bool]:
     """The generated arrays and whether they came from the disk cache.
 
-    ``<cache_dir>/crmnist/<key>.npz``, written to a temporary file and renamed (atomic), under a file
-    lock so that concurrent trials generate once and never read half a file. No cache_dir: generate.
+    ``<cache_dir>/crmnist/<cache_key>.npz`` (settings and source identity), written to a temporary file and
+    renamed (atomic), under a file lock so that concurrent trials generate once and never read half a file.
+    No cache_dir: generate.
     """
     if cache_dir is None:
         return generate(cfg, data_dir), False
     folder = Path(cache_dir) / "crmnist"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{cfg.key()}.npz"
-    with open(folder / f"{cfg.key()}.lock", "w") as lock:
+    identity = source_identity(cfg.source, data_dir)
+    key = cache_key(cfg, data_dir)
+    path = folder / f"{key}.npz"
+    with open(folder / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the process dies
         if path.exists():
             with np.load(path) as f:
@@ -188,7 +246,7 @@ def cached_arrays(cfg: GenerationConfig, data_dir: Path | None, cache_dir: Path 
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
-        (folder / f"{cfg.key()}.json").write_text(json.dumps(asdict(cfg), indent=1))
+        (folder / f"{key}.json").write_text(json.dumps({**asdict(cfg), "source_identity": identity}, indent=1))
     return arrays, False
 
 
@@ -224,7 +282,8 @@ _LOCK = threading.Lock()
 
 def load(cfg: GenerationConfig, data_dir: Path | None, cache_dir: Path | None, device: torch.device) -> CRMNISTData:
     """The data of ``cfg`` on ``device``, once per process (the seeds of a group share it)."""
-    key = (cfg.key(), str(Path(data_dir).resolve()) if data_dir else "", str(device))
+    # by content, not by path: two directories holding the same files share one copy, two copies differ
+    key = (cfg.key(), source_identity(cfg.source, data_dir), str(device))
     with _LOCK:
         if key not in _MEMORY:
             arrays, _ = cached_arrays(cfg, data_dir, cache_dir)

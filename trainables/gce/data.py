@@ -6,9 +6,16 @@ official ``cifar-10-python.tar.gz``, unpacked as ``<data_dir>/cifar-10-batches-p
 
 ``include_classes`` keeps the listed original classes and renumbers them 0..M-1 in the order given, as
 both seed codebases do (FACT ``include_classes`` / original ``load_*_classSelect(..., class_use, newClass)``);
-an empty tuple keeps all classes unchanged. Splits are the datasets' own train/test files: the classifier
-and the explainer train on ``train``; every evaluation uses ``test`` (the original evaluates on a
-``val`` split carved out of train, FACT on test).
+an empty tuple keeps all classes unchanged.
+
+Splits (:func:`load_splits`): ``test`` is the dataset's own test file. ``val`` is carved out of the class
+subset of the training file: ``round(val_fraction · N_train)`` rows drawn by a permutation seeded with
+``data_seed`` alone (never the trial seed), so every trial, every seed and the classifier's shared prefix
+see the same rows. Those rows are removed from what both stages train on, whichever split is evaluated,
+so a trial evaluated on ``test`` trains exactly as its ``val``-evaluated twin. The original
+(``load_mnist_idx``) holds out a fixed tail instead: MNIST's training images 50000..59999 (1/6 of the
+file, before class selection), and for Fashion-MNIST it splits the test file (val = t10k rows 4000..);
+FACT has no validation split and evaluates on test (here ``val_fraction: 0`` with ``eval_split: test``).
 """
 
 from __future__ import annotations
@@ -132,3 +139,67 @@ def load_subset(dataset: str, data_dir: Path | str, include_classes: Sequence[in
             num_classes = len(include_classes) if include_classes else int(parts[1].max().item()) + 1
             _CACHE[key] = ClassSubset(*parts, num_classes=num_classes)
         return _CACHE[key]
+
+
+def val_rows(n_train: int, val_fraction: float, data_seed: int) -> np.ndarray:
+    """Sorted indices (into the subset's training rows) of the validation rows: the first
+    round(val_fraction · n_train) of a permutation drawn from ``data_seed`` only."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    n_val = int(round(val_fraction * n_train))
+    return np.sort(np.random.default_rng(data_seed).permutation(n_train)[:n_val])
+
+
+@dataclass(frozen=True)
+class Splits:
+    """What one trial uses: the rows it trains on (the subset's training rows minus the validation rows)
+    and the rows it evaluates on (``eval_split``: the validation rows, or the test file's subset)."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    eval_images: torch.Tensor
+    eval_labels: torch.Tensor
+    num_classes: int
+    eval_split: str
+    val_rows: np.ndarray  # indices into the subset's training rows (ClassSubset.train_*)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_images.shape[1:])
+
+
+EVAL_SPLITS = ("val", "test")
+_SPLITS_CACHE: dict[tuple, Splits] = {}
+
+
+def load_splits(dataset: str, data_dir: Path | str, include_classes: Sequence[int], device: torch.device | str,
+                *, eval_split: str, val_fraction: float, data_seed: int) -> Splits:
+    """The training rows (validation rows removed) and the evaluation rows of a class subset, built once per
+    process for each (subset, split settings) and shared by every trial that asks."""
+    if eval_split not in EVAL_SPLITS:
+        raise ValueError(f"eval_split must be one of {EVAL_SPLITS}, got {eval_split!r}")
+    subset = load_subset(dataset, data_dir, include_classes, device)
+    key = (dataset, str(Path(data_dir).resolve()), tuple(include_classes), str(torch.device(device)),
+           eval_split, float(val_fraction), int(data_seed))
+    with _LOCK:
+        if key not in _SPLITS_CACHE:
+            n = len(subset.train_labels)
+            held = val_rows(n, val_fraction, data_seed)
+            if eval_split == "val" and len(held) == 0:
+                raise ValueError(f"eval_split 'val' needs validation rows: val_fraction {val_fraction} of {n} "
+                                 "training rows rounds to none")
+            keep = np.ones(n, dtype=bool)
+            keep[held] = False
+            device_rows = torch.from_numpy(np.flatnonzero(keep)).to(subset.train_labels.device)
+            held_rows = torch.from_numpy(held).to(subset.train_labels.device)
+            if len(held) == 0:  # nothing held out: the subset's own tensors, no copy
+                train_images, train_labels = subset.train_images, subset.train_labels
+            else:
+                train_images, train_labels = subset.train_images[device_rows], subset.train_labels[device_rows]
+            if eval_split == "val":
+                eval_images, eval_labels = subset.train_images[held_rows], subset.train_labels[held_rows]
+            else:
+                eval_images, eval_labels = subset.test_images, subset.test_labels
+            _SPLITS_CACHE[key] = Splits(train_images, train_labels, eval_images, eval_labels, subset.num_classes,
+                                        eval_split, held)
+        return _SPLITS_CACHE[key]

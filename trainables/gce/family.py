@@ -7,7 +7,7 @@ Seeds (notes/seed-systems.md §5): FrisoVerweij/FACT (``train_classifier.py``, `
 A trial is two stages on one step counter:
 - steps [0, classifier_steps): the classifier (MNIST_CNN or VGG-11) trains with SGD (lr 0.1, momentum 0.5,
   batch 64) on the class subset. This stage is a shared prefix (:meth:`GCE.shared_prefix`): the platform
-  trains it once per (dataset, classes, classifier settings, seed) and every explainer trial with that key
+  trains it once per (dataset, classes, split, classifier settings, seed) and every explainer trial with that key
   starts from the cached classifier.
 - steps [classifier_steps, budget): the classifier is frozen (eval mode, no parameter gradients) and the
   explainer CVAE with K causal (α) and L non-causal (β) latents minimises λ·NLL − I(α; Ŷ) with Adam
@@ -26,8 +26,15 @@ Differences from the seeds, each named where it acts:
   measured, with the MNIST CNN's dropout active.
 - ``use_causal: false`` trains λ·NLL (the original's ``use_ce=False``); FACT's ``use_causal: False`` trains
   NLL without λ, which differs by a constant factor only.
-- evaluation uses the test split (the original carves a validation split out of train); its NLL uses
-  the encoder's sampled code with a fixed evaluation noise, as the seeds' validation does.
+- evaluation (every metric: classifier_acc, the NLL behind info_flow_constrained, the accuracy drops, and
+  the artifacts' encoded images) uses ``eval_split``: by default "val", rows carved out of the training
+  split (``val_fraction``, drawn by ``data_seed`` alone, so every trial and seed and the shared classifier
+  prefix agree; see :mod:`trainables.gce.data`) and removed from what both stages train on, so a search
+  never selects on test. "test" evaluates on the test file instead, for the final report of a chosen
+  configuration; training is the same either way. The original holds out a fixed tail of MNIST's training
+  file (1/6, whence the default fraction; for Fashion-MNIST part of the test file), FACT evaluates on test
+  with no validation split (``val_fraction: 0, eval_split: test``). The evaluation NLL uses the encoder's
+  sampled code with a fixed evaluation noise, as the seeds' validation does.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ from trainables.gce.information_flow import joint_flow, per_dimension_flow, samp
 # the cached classifier depends on nothing outside the shared-prefix key.
 CLASSIFIER_INIT, CLASSIFIER_TRAIN, EXPLAINER_INIT, EXPLAINER_TRAIN, EVAL = 0, 1, 2, 3, 4
 MAX_LATENTS = 64  # per-dimension metric names are declared for z0..z63 (FACT's CIFAR config uses K+L = 64)
-CLASSIFIER_FIELDS = ("dataset", "include_classes", "classifier", "classifier_steps", "classifier_batch_size",
+CLASSIFIER_FIELDS = ("dataset", "include_classes", "eval_split", "val_fraction", "data_seed", "classifier", "classifier_steps", "classifier_batch_size",
                      "classifier_lr", "classifier_momentum", "classifier_lr_gamma", "classifier_eval_samples",
                      "eval_batch_size")
 
@@ -61,9 +68,16 @@ CLASSIFIER_FIELDS = ("dataset", "include_classes", "classifier", "classifier_ste
 class GCEConfig:
     dataset: Literal["mnist", "fmnist", "cifar10"] = "mnist"
     include_classes: tuple[int, ...] = (3, 8)  # original classes kept, renumbered 0..M-1; () = all ten
+    # Where every evaluation happens: "val" (rows of the training split held out from both stages) for
+    # model selection, "test" for the final report of a selected configuration (same training).
+    eval_split: Literal["val", "test"] = "val"
+    val_fraction: float = 1 / 6  # held-out share of the subset's training rows (original: 10000 of 60000)
+    data_seed: int = 0  # draws the validation rows; independent of the trial seed on purpose
     # --- stage 1: the classifier (FACT config mnist_3_8: SGD lr 0.1, momentum 0.5, batch 64, 20 epochs)
     classifier: Literal["mnist_cnn", "vgg11"] = "mnist_cnn"
-    classifier_steps: int = 3760  # 20 epochs of ceil(11982 / 64) = 188 steps (MNIST 3/8)
+    # FACT's 20 epochs, of ceil(9985 / 64) = 157 steps: MNIST 3/8's 11982 training rows less the default
+    # validation hold-out (1997 rows); FACT trains on all 11982 (188 steps an epoch, 3760 steps)
+    classifier_steps: int = 3140
     classifier_batch_size: int = 64
     classifier_lr: float = 0.1
     classifier_momentum: float = 0.5
@@ -86,8 +100,8 @@ class GCEConfig:
     n_alpha_samples: int = 25
     n_beta_samples: int = 100
     # --- evaluation
-    classifier_eval_samples: int = 0  # first test images for classifier_acc; 0 = the whole test split
-    eval_samples: int = 0  # test images for NLL and accuracy drops; 0 = the whole test split of the subset
+    classifier_eval_samples: int = 0  # first eval_split images for classifier_acc; 0 = all of them
+    eval_samples: int = 0  # eval_split images for NLL and accuracy drops; 0 = all of them
     eval_batch_size: int = 500  # also the chunk size of the flow estimates
     # Nα × Nβ of the evaluation's flow estimates; 0 = the training counts (the original evaluates with those)
     eval_n_alpha_samples: int = 0
@@ -141,7 +155,8 @@ class GCE(Family):
         if device.type == "cuda":
             make_cuda_deterministic()
         c = config
-        self.data = gce_data.load_subset(c.dataset, resolve_data_dir(context.data_dir), c.include_classes, device)
+        self.data = gce_data.load_splits(c.dataset, resolve_data_dir(context.data_dir), c.include_classes, device,
+                                         eval_split=c.eval_split, val_fraction=c.val_fraction, data_seed=c.data_seed)
         shape = self.data.image_shape
         with torch.random.fork_rng(devices=[]):  # each net initialised on the CPU from its own stream
             torch.default_generator.manual_seed(stream_seed(seed, CLASSIFIER_INIT))
@@ -183,8 +198,9 @@ class GCE(Family):
         self.classifier.requires_grad_(False)
 
     def eval_rows(self) -> torch.Tensor:
-        """Test rows of the NLL / accuracy-drop evaluation: the first eval_samples of a seeded permutation."""
-        n = len(self.data.test_labels)
+        """Rows (of the eval split) of the NLL / accuracy-drop evaluation: the first eval_samples of a
+        seeded permutation."""
+        n = len(self.data.eval_labels)
         gen = torch.Generator().manual_seed(stream_seed(self.seed, EVAL))
         rows = torch.randperm(n, generator=gen)
         if 0 < self.config.eval_samples < n:
@@ -236,19 +252,19 @@ class GCE(Family):
 
     @torch.no_grad()
     def classifier_metrics(self) -> dict[str, float]:
-        """Test accuracy and mean cross-entropy of the classifier on the test split of the subset (its first
+        """Accuracy and mean cross-entropy of the classifier on the eval split of the subset (its first
         classifier_eval_samples images when that is > 0)."""
         if self._classifier_metrics is None:
             was_training = self.classifier.training
             self.classifier.eval()
             correct, loss_sum = 0, 0.0
-            n, bs = len(self.data.test_labels), self.config.eval_batch_size
+            n, bs = len(self.data.eval_labels), self.config.eval_batch_size
             if 0 < self.config.classifier_eval_samples < n:
                 n = self.config.classifier_eval_samples
             for start in range(0, n, bs):
                 stop = min(start + bs, n)
-                logits = self.classifier(self.as_float(self.data.test_images[start:stop]))
-                labels = self.data.test_labels[start:stop]
+                logits = self.classifier(self.as_float(self.data.eval_images[start:stop]))
+                labels = self.data.eval_labels[start:stop]
                 correct += int((logits.argmax(-1) == labels).sum())
                 loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
             self.classifier.train(was_training)
@@ -257,7 +273,8 @@ class GCE(Family):
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Stage 1: the classifier's test accuracy and loss only (these evaluations are part of the shared
+        """Every number is measured on ``eval_split`` (validation rows by default). Stage 1: the classifier's
+        accuracy and loss only (these evaluations are part of the shared
         prefix's cached history, so they must not depend on the explainer's settings). Stage 2 adds:
         info_flow I(α; Ŷ) and info_flow_z<d> = I(z_d; Ŷ) from the prior (eval_n_*_samples, by default the
         training sample counts);
@@ -287,7 +304,7 @@ class GCE(Family):
         correct = torch.zeros(d + 2, dtype=torch.float64, device=self.device)
         for start in range(0, len(rows), chunk):
             batch = rows[start:start + chunk]
-            x, labels = self.as_float(self.data.test_images[batch]), self.data.test_labels[batch]
+            x, labels = self.as_float(self.data.eval_images[batch]), self.data.eval_labels[batch]
             correct[0] += (self.classifier(x).argmax(-1) == labels).sum().double()
             mu, logvar = self.encoder(x)
             z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen, device=self.device)
@@ -341,7 +358,7 @@ class GCE(Family):
 
     @torch.no_grad()
     def write_artifacts(self, out_dir: Path) -> list[Path]:
-        """latent_sweep_class<m>.png per class (row d: z_d of an encoded test image moved −3..3, the
+        """latent_sweep_class<m>.png per class (row d: z_d of an encoded eval_split image moved −3..3, the
         classifier's decision on each) and information_flow.png (Fig. 5a/b: flows and accuracies)."""
         from trainables.gce.plots import save_flow_bars, save_latent_sweeps
 
@@ -350,8 +367,8 @@ class GCE(Family):
         self.freeze_classifier()
         self.encoder.eval()
         self.decoder.eval()
-        paths = save_latent_sweeps(self.encoder, self.decoder, self.classifier, self.data.test_images,
-                                   self.data.test_labels, self.data.num_classes, self.config.n_alpha, out_dir)
+        paths = save_latent_sweeps(self.encoder, self.decoder, self.classifier, self.data.eval_images,
+                                   self.data.eval_labels, self.data.num_classes, self.config.n_alpha, out_dir)
         if "info_flow" in self.last_metrics:
             paths.append(save_flow_bars(self.last_metrics, self.config.n_alpha, self.config.n_latents,
                                         out_dir / "information_flow.png"))
@@ -362,8 +379,9 @@ class GCE(Family):
     # --- what the planner asks ---------------------------------------------------------------------
     @classmethod
     def shared_prefix(cls, config: GCEConfig) -> SharedPrefix | None:
-        """Stage 1 depends on the data, the classes and the classifier's settings only (evaluation batch
-        size included: the cached history carries stage 1's evaluations)."""
+        """Stage 1 depends on the data, the classes, the split (validation rows are held out of its training
+        data; eval_split picks what its cached evaluations measured) and the classifier's settings only
+        (evaluation batch size included: the cached history carries stage 1's evaluations)."""
         if config.classifier_steps <= 0:
             return None
         key = {name: getattr(config, name) for name in CLASSIFIER_FIELDS}
@@ -415,6 +433,12 @@ class GCE(Family):
         for name in ("adam_beta1", "adam_beta2"):
             if not 0 <= getattr(c, name) < 1:
                 raise ValueError(f"{name}: must be in [0, 1), got {getattr(c, name)}")
+        if c.eval_split not in gce_data.EVAL_SPLITS:
+            raise ValueError(f"eval_split: one of {', '.join(gce_data.EVAL_SPLITS)} expected, got {c.eval_split!r}")
+        if not 0 <= c.val_fraction < 1:
+            raise ValueError(f"val_fraction: must be in [0, 1), got {c.val_fraction}")
+        if c.eval_split == "val" and c.val_fraction <= 0:
+            raise ValueError("val_fraction: eval_split 'val' needs a validation hold-out > 0")
         if c.total_latents and c.total_latents < c.n_alpha:
             raise ValueError(f"total_latents: must be >= n_alpha ({c.n_alpha}), got {c.total_latents}")
         if not 1 <= c.n_latents <= MAX_LATENTS:
