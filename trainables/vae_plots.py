@@ -11,8 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 
-def _show(ax, image: torch.Tensor) -> None:
-    img = image.clamp(0, 1)
+def show_image(ax, image: torch.Tensor) -> None:
+    """One (C, H, W) image in [0, 1] (grey or RGB) on ``ax``, without ticks."""
+    img = image.clamp(0, 1).cpu()
     if img.shape[0] == 1:
         ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)
     else:
@@ -26,8 +27,8 @@ def save_reconstructions(originals: torch.Tensor, recons: torch.Tensor, path: Pa
     n = len(originals)
     fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.6), squeeze=False)
     for i in range(n):
-        _show(axes[0, i], originals[i])
-        _show(axes[1, i], recons[i])
+        show_image(axes[0, i], originals[i])
+        show_image(axes[1, i], recons[i])
     axes[0, 0].set_ylabel("input")
     axes[1, 0].set_ylabel("recon")
     fig.tight_layout()
@@ -42,7 +43,7 @@ def save_traversals(grid: torch.Tensor, path: Path) -> Path:
     fig, axes = plt.subplots(rows, cols, figsize=(1.0 * cols, 1.0 * rows), squeeze=False)
     for r in range(rows):
         for c in range(cols):
-            _show(axes[r, c], grid[r, c])
+            show_image(axes[r, c], grid[r, c])
         axes[r, 0].set_ylabel(f"z{r}", rotation=0, labelpad=12)
     fig.tight_layout()
     fig.savefig(path, dpi=80)

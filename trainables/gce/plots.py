@@ -17,22 +17,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from trainables.vae_plots import show_image  # noqa: E402
+
 SWEEP = tuple(float(v) for v in range(-3, 4))
 MAX_ROWS = 16  # for wide codes (CIFAR's K + L = 64) only the first 16 coordinates are drawn
 
 
 def latent_label(d: int, n_alpha: int) -> str:
     return f"α{d + 1}" if d < n_alpha else f"β{d - n_alpha + 1}"
-
-
-def _show(ax, image: torch.Tensor) -> None:
-    img = image.clamp(0, 1).cpu()
-    if img.shape[0] == 1:
-        ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)
-    else:
-        ax.imshow(img.permute(1, 2, 0).numpy())
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 @torch.no_grad()
@@ -66,7 +58,7 @@ def save_latent_sweeps(encoder, decoder, classifier, images: torch.Tensor, label
         fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.0 * n_cols, 1.15 * n_rows), squeeze=False)
         for r in range(n_rows):
             for c in range(n_cols):
-                _show(axes[r, c], grid[r, c])
+                show_image(axes[r, c], grid[r, c])
                 p, y = probs[r, c].max(-1)
                 axes[r, c].set_title(f"{int(y)}: {float(p):.2f}", fontsize=7, pad=2)
             axes[r, 0].set_ylabel(latent_label(r, n_alpha), rotation=0, labelpad=14)
