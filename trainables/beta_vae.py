@@ -30,7 +30,7 @@ import torch
 from trainables import datasets
 from trainables.burgess_vae import BurgessVAE, cosine_beta, objective
 from trainables.factor_scores import check_scores, metric_directions, score_representation
-from trainables.family import Family, SharedPrefix
+from trainables.family import Family, SharedPrefix, module_training_state, restore_module_training_state
 
 # Independent random streams of one trial, all derived from its seed (see ``stream_seed``).
 INIT, TRAIN, EVAL_NOISE = 0, 1, 2
@@ -198,14 +198,10 @@ class BetaVAE(Family):
         return metrics
 
     def state_dict(self) -> dict:
-        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "gen": self.gen.get_state(), "steps_done": self.steps_done}
+        return module_training_state(self.net, self.optimizer, self.gen, self.steps_done)
 
     def load_state_dict(self, state: dict) -> None:
-        self.net.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.gen.set_state(state["gen"].cpu())  # generator states are CPU byte tensors on every device
-        self.steps_done = state["steps_done"]
+        self.steps_done = restore_module_training_state(state, self.net, self.optimizer, self.gen)
 
     def wrap_data_parallel(self, wrap) -> None:
         self.model = wrap(self.model)

@@ -53,6 +53,22 @@ class RunContext:
     world_size: int = 1
 
 
+def module_training_state(module: torch.nn.Module, optimizer: torch.optim.Optimizer, gen: torch.Generator,
+                          steps_done: int) -> dict[str, Any]:
+    """``state_dict`` of the common case: one module, its optimiser, the training generator, a step count."""
+    return {"model": module.state_dict(), "optimizer": optimizer.state_dict(), "gen": gen.get_state(),
+            "steps_done": steps_done}
+
+
+def restore_module_training_state(state: dict[str, Any], module: torch.nn.Module,
+                                  optimizer: torch.optim.Optimizer, gen: torch.Generator) -> int:
+    """Load what :func:`module_training_state` saved; returns the step count."""
+    module.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    gen.set_state(state["gen"].cpu())  # generator states are CPU byte tensors on every device
+    return state["steps_done"]
+
+
 class Family(ABC):
     """One trial of a model family. Subclasses set the class attributes and implement the methods."""
 

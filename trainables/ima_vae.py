@@ -53,7 +53,7 @@ from torch import nn
 
 from trainables import ima_synthetic as synth
 from trainables.beta_vae import make_cuda_deterministic, stream_seed
-from trainables.family import Family
+from trainables.family import Family, module_training_state, restore_module_training_state
 from trainables.ima_priors import PRIORS, Prior
 from trainables.metrics.cima import cima_of_mean_jacobian, cima_pointwise, cima_values, decoder_jacobians
 from trainables.metrics.mcc import mcc, mcc_cdf, mcc_matrix
@@ -285,14 +285,10 @@ class ImaVAE(Family):
         return out
 
     def state_dict(self) -> dict:
-        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "gen": self.gen.get_state(), "steps_done": self.steps_done}
+        return module_training_state(self.net, self.optimizer, self.gen, self.steps_done)
 
     def load_state_dict(self, state: dict) -> None:
-        self.net.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.gen.set_state(state["gen"].cpu())
-        self.steps_done = state["steps_done"]
+        self.steps_done = restore_module_training_state(state, self.net, self.optimizer, self.gen)
         self._perm_epoch, self._perm = -1, None  # rebuilt from (seed, epoch) at the next step
 
     @torch.no_grad()

@@ -33,7 +33,7 @@ from trainables.crmnist.discriminative import DANN, IRM, IRM_PENALTIES, Augmente
 from trainables.crmnist.networks import redistribute
 from trainables.crmnist.probes import ALL_PROBE_METRICS, run_probes
 from trainables.crmnist.vae import VAEModel
-from trainables.family import Family
+from trainables.family import Family, module_training_state, restore_module_training_state
 
 INIT, TRAIN, EVAL = 0, 1, 2  # random streams of a trial (see beta_vae.stream_seed)
 MODELS = ("nvae", "diva", "dann", "augmented_dann", "irm")
@@ -245,14 +245,10 @@ class CRMNIST(Family):
 
     # --- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "gen": self.gen.get_state(), "steps_done": self.steps_done}
+        return module_training_state(self.model, self.optimizer, self.gen, self.steps_done)
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.gen.set_state(state["gen"].cpu())
-        self.steps_done = state["steps_done"]
+        self.steps_done = restore_module_training_state(state, self.model, self.optimizer, self.gen)
 
     def write_artifacts(self, out_dir: Path) -> list[Path]:
         from trainables.crmnist.plots import write_all
