@@ -73,21 +73,28 @@ def execute(spec: SweepSpec, groups: list[GroupPlan] | None, sweep_dir: Path, ar
     return _conclude(spec, sweep_dir, store, info, tracking_uri, status)
 
 
-def _family_report(spec: SweepSpec, sweep_dir: Path) -> list[Path]:
-    """The family's sweep-level analysis (``Family.sweep_report``) in ``<sweep>/analysis``. It runs after
-    every result is stored, so a failure here is reported and leaves the results and leaderboards intact."""
-    from results_analysis.leaderboard import load_trials
+def _analysis(spec: SweepSpec, sweep_dir: Path) -> list[Path]:
+    """The sweep plots (results_analysis/sweep_plots.py) and the family's own report
+    (``Family.sweep_report``) in ``<sweep>/analysis``. They run after every result is stored, so a failure
+    is reported in one line and leaves the results and leaderboards intact."""
+    from results_analysis.leaderboard import load_trials, read_space
+    from results_analysis.sweep_plots import write_sweep_plots
     from trainables.registry import get_family
 
-    try:
-        paths = get_family(spec.family).sweep_report(load_trials(sweep_dir), sweep_dir / "analysis")
-    except Exception as exc:  # noqa: BLE001 - analysis must never cost the sweep its results
-        print(f"warning: {spec.family}.sweep_report failed ({type(exc).__name__}: {exc}); results are kept",
-              file=sys.stderr)
-        return []
-    for path in paths:
-        print(f"analysis: {path}")
-    return list(paths)
+    trials, out_dir = load_trials(sweep_dir), sweep_dir / "analysis"
+    makers = {"sweep plots": lambda: write_sweep_plots(trials, read_space(sweep_dir), out_dir),
+              f"{spec.family}.sweep_report": lambda: get_family(spec.family).sweep_report(trials, out_dir)}
+    paths: list[Path] = []
+    for name, make in makers.items():
+        try:
+            made = list(make())
+        except Exception as exc:  # noqa: BLE001 - analysis must never cost the sweep its results
+            print(f"warning: {name} failed ({type(exc).__name__}: {exc}); results are kept", file=sys.stderr)
+            continue
+        for path in made:
+            print(f"analysis: {path}")
+        paths += made
+    return paths
 
 
 def _conclude(spec, sweep_dir, store, info, tracking_uri, status) -> int:
@@ -98,7 +105,7 @@ def _conclude(spec, sweep_dir, store, info, tracking_uri, status) -> int:
         paths = list(write_leaderboards(sweep_dir).values())
         print()
         print(render(sweep_dir))
-        paths += _family_report(spec, sweep_dir)
+        paths += _analysis(spec, sweep_dir)
     finish_sweep(info, status, artifacts=[sweep_dir / "trials.parquet", *paths])
     counts = {}
     for r in store.records():
