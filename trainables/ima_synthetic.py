@@ -48,25 +48,27 @@ SPLIT_FRACTIONS = (0.7, 0.2, 0.1)
 SPLITS = ("train", "val", "test")
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class DataSpec:
-    """Everything that determines a synthetic dataset (hashable: the per-process cache key)."""
+    """Everything that determines a synthetic dataset (hashed by value: the per-process cache key; never
+    mutated). Defaults: the seed's trainer.yaml + synth/moebius.yaml. The family's config inherits these
+    fields, so a space sets them like any other."""
 
-    latent_dim: int = 2
+    mixing: Literal["moebius", "mlp"] = "moebius"
+    latent_dim: int = 2  # = observation dimension
     n_obs: int = 60000
     source: Literal["uniform", "gaussian", "laplace", "beta"] = "uniform"
     source_mean: float = 0.0
     source_std: float = 1.0
     source_alpha: float = 3.0
     source_beta: float = 11.0
-    mixing: Literal["moebius", "mlp"] = "moebius"
-    linear_map: Literal["none", "cos_theta", "col_norm", "unit_det"] = "none"
+    linear_map: Literal["none", "cos_theta", "col_norm", "unit_det"] = "none"  # Möbius only
     cos_theta: float = 0.0
-    mixing_layers: int = 3
+    mixing_layers: int = 3  # MLP only
     orthogonal: bool = True
     mixing_activation: Literal["smooth_lrelu", "linear"] = "smooth_lrelu"
     mixing_slope: float = 0.2
-    data_seed: int = 1
+    data_seed: int = 1  # the seed's data.seed: fixed while the training seed varies
 
 
 def smooth_leaky_relu(x: torch.Tensor, slope: float = 0.2) -> torch.Tensor:

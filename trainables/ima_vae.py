@@ -63,24 +63,9 @@ LOSS_KEYS = ("neg_elbo", "rec_nll", "kl")
 LOG_2PI = math.log(2 * math.pi)
 
 
-@dataclass
-class ImaVAEConfig:
-    # --- data (trainables/ima_synthetic.py); defaults: the seed's trainer.yaml + synth/moebius.yaml ---
-    mixing: Literal["moebius", "mlp"] = "moebius"
-    latent_dim: int = 2  # = observation dimension
-    n_obs: int = 60000
-    source: Literal["uniform", "gaussian", "laplace", "beta"] = "uniform"
-    source_mean: float = 0.0
-    source_std: float = 1.0
-    source_alpha: float = 3.0
-    source_beta: float = 11.0
-    linear_map: Literal["none", "cos_theta", "col_norm", "unit_det"] = "none"  # Möbius only
-    cos_theta: float = 0.0
-    mixing_layers: int = 3  # MLP only
-    orthogonal: bool = True
-    mixing_activation: Literal["smooth_lrelu", "linear"] = "smooth_lrelu"
-    mixing_slope: float = 0.2
-    data_seed: int = 1  # the seed's data.seed: fixed while the training seed varies
+@dataclass(eq=True)
+class ImaVAEConfig(synth.DataSpec):
+    # data fields: inherited from ima_synthetic.DataSpec
     # --- model ---
     n_layers: int = 2
     hidden_latent_factor: int = 10
