@@ -28,12 +28,13 @@ import hashlib
 import json
 import os
 import tempfile
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from trainables.process_cache import ProcessCache
 
 GENERATION_VERSION = 1  # bump when the generation's output changes, so old caches are not reused
 NUM_DOMAINS, NUM_CLASSES = 6, 10
@@ -276,16 +277,11 @@ class CRMNISTData:
         return self.splits[split]
 
 
-_MEMORY: dict[tuple[str, str, str], CRMNISTData] = {}
-_LOCK = threading.Lock()
+_MEMORY: ProcessCache[CRMNISTData] = ProcessCache()
 
 
 def load(cfg: GenerationConfig, data_dir: Path | None, cache_dir: Path | None, device: torch.device) -> CRMNISTData:
     """The data of ``cfg`` on ``device``, once per process (the seeds of a group share it)."""
     # by content, not by path: two directories holding the same files share one copy, two copies differ
     key = (cfg.key(), source_identity(cfg.source, data_dir), str(device))
-    with _LOCK:
-        if key not in _MEMORY:
-            arrays, _ = cached_arrays(cfg, data_dir, cache_dir)
-            _MEMORY[key] = CRMNISTData(arrays, cfg, device)
-        return _MEMORY[key]
+    return _MEMORY.get(key, lambda: CRMNISTData(cached_arrays(cfg, data_dir, cache_dir)[0], cfg, device))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from trainables.datasets.file_loaders import (
     load_shapes3d,
     mpi3d_file,
 )
+from trainables.process_cache import ProcessCache
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,7 @@ def _canonical(device: torch.device | str) -> torch.device:
     return device
 
 
-_CACHE: dict[tuple[str, Path | None, str], GroundTruthData] = {}
-_LOCK = threading.Lock()  # trials running as threads of one process must not load a dataset twice
+_LOADED: ProcessCache[GroundTruthData] = ProcessCache()
 
 
 def load(name: str, data_dir: Path | str | None = None, device: torch.device | str = "cpu") -> GroundTruthData:
@@ -89,13 +88,11 @@ def load(name: str, data_dir: Path | str | None = None, device: torch.device | s
     source = _source(name)
     root = resolve_data_dir(data_dir) if source.filename is not None else None
     device = _canonical(device)
-    key = (name, root, str(device))
-    with _LOCK:
-        if key not in _CACHE:
-            check_available(name, data_dir)
-            # Reuse a CPU copy this process already holds; else build one just to move it (not kept).
-            base = _CACHE.get((name, root, "cpu"))
-            if base is None:
-                base = source(root or Path())
-            _CACHE[key] = base.to(device)
-        return _CACHE[key]
+
+    def build() -> GroundTruthData:
+        check_available(name, data_dir)
+        # Reuse a CPU copy this process already holds; else build one just to move it (not kept).
+        base = _LOADED.peek((name, root, "cpu"))
+        return (base if base is not None else source(root or Path())).to(device)
+
+    return _LOADED.get((name, root, str(device)), build)

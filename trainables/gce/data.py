@@ -21,7 +21,6 @@ FACT has no validation split and evaluates on test (here ``val_fraction: 0`` wit
 from __future__ import annotations
 
 import pickle
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 
 from trainables.datasets.array_files import DatasetNotFound
 from trainables.datasets.idx_files import check_idx_available, load_idx_split
+from trainables.process_cache import ProcessCache
 
 IDX_NAMES = {"mnist": "mnist", "fmnist": "fashion-mnist"}  # our dataset name -> IDX collection
 DATASETS = (*IDX_NAMES, "cifar10")
@@ -121,24 +121,22 @@ class ClassSubset:
         return tuple(self.train_images.shape[1:])
 
 
-_CACHE: dict[tuple, ClassSubset] = {}
-_LOCK = threading.Lock()  # trials running as threads of one process load a subset once
+_SUBSETS: ProcessCache[ClassSubset] = ProcessCache()
 
 
 def load_subset(dataset: str, data_dir: Path | str, include_classes: Sequence[int],
                 device: torch.device | str = "cpu") -> ClassSubset:
     """The class subset on ``device``, read once per process and shared by every trial that asks."""
+    def build() -> ClassSubset:
+        parts = []
+        for split in SPLITS:
+            images, labels = select_classes(*load_split(dataset, data_dir, split), include_classes)
+            parts += [torch.from_numpy(np.ascontiguousarray(images)).to(device), torch.from_numpy(labels).to(device)]
+        num_classes = len(include_classes) if include_classes else int(parts[1].max().item()) + 1
+        return ClassSubset(*parts, num_classes=num_classes)
+
     key = (dataset, str(Path(data_dir).resolve()), tuple(include_classes), str(torch.device(device)))
-    with _LOCK:
-        if key not in _CACHE:
-            parts = []
-            for split in SPLITS:
-                images, labels = select_classes(*load_split(dataset, data_dir, split), include_classes)
-                parts += [torch.from_numpy(np.ascontiguousarray(images)).to(device),
-                          torch.from_numpy(labels).to(device)]
-            num_classes = len(include_classes) if include_classes else int(parts[1].max().item()) + 1
-            _CACHE[key] = ClassSubset(*parts, num_classes=num_classes)
-        return _CACHE[key]
+    return _SUBSETS.get(key, build)
 
 
 def val_rows(n_train: int, val_fraction: float, data_seed: int) -> np.ndarray:
@@ -169,7 +167,7 @@ class Splits:
 
 
 EVAL_SPLITS = ("val", "test")
-_SPLITS_CACHE: dict[tuple, Splits] = {}
+_SPLITS: ProcessCache[Splits] = ProcessCache()
 
 
 def load_splits(dataset: str, data_dir: Path | str, include_classes: Sequence[int], device: torch.device | str,
@@ -181,25 +179,25 @@ def load_splits(dataset: str, data_dir: Path | str, include_classes: Sequence[in
     subset = load_subset(dataset, data_dir, include_classes, device)
     key = (dataset, str(Path(data_dir).resolve()), tuple(include_classes), str(torch.device(device)),
            eval_split, float(val_fraction), int(data_seed))
-    with _LOCK:
-        if key not in _SPLITS_CACHE:
-            n = len(subset.train_labels)
-            held = val_rows(n, val_fraction, data_seed)
-            if eval_split == "val" and len(held) == 0:
-                raise ValueError(f"eval_split 'val' needs validation rows: val_fraction {val_fraction} of {n} "
-                                 "training rows rounds to none")
-            keep = np.ones(n, dtype=bool)
-            keep[held] = False
-            device_rows = torch.from_numpy(np.flatnonzero(keep)).to(subset.train_labels.device)
-            held_rows = torch.from_numpy(held).to(subset.train_labels.device)
-            if len(held) == 0:  # nothing held out: the subset's own tensors, no copy
-                train_images, train_labels = subset.train_images, subset.train_labels
-            else:
-                train_images, train_labels = subset.train_images[device_rows], subset.train_labels[device_rows]
-            if eval_split == "val":
-                eval_images, eval_labels = subset.train_images[held_rows], subset.train_labels[held_rows]
-            else:
-                eval_images, eval_labels = subset.test_images, subset.test_labels
-            _SPLITS_CACHE[key] = Splits(train_images, train_labels, eval_images, eval_labels, subset.num_classes,
-                                        eval_split, held)
-        return _SPLITS_CACHE[key]
+
+    def build() -> Splits:
+        n = len(subset.train_labels)
+        held = val_rows(n, val_fraction, data_seed)
+        if eval_split == "val" and len(held) == 0:
+            raise ValueError(f"eval_split 'val' needs validation rows: val_fraction {val_fraction} of {n} "
+                             "training rows rounds to none")
+        keep = np.ones(n, dtype=bool)
+        keep[held] = False
+        device_rows = torch.from_numpy(np.flatnonzero(keep)).to(subset.train_labels.device)
+        held_rows = torch.from_numpy(held).to(subset.train_labels.device)
+        if len(held) == 0:  # nothing held out: the subset's own tensors, no copy
+            train_images, train_labels = subset.train_images, subset.train_labels
+        else:
+            train_images, train_labels = subset.train_images[device_rows], subset.train_labels[device_rows]
+        if eval_split == "val":
+            eval_images, eval_labels = subset.train_images[held_rows], subset.train_labels[held_rows]
+        else:
+            eval_images, eval_labels = subset.test_images, subset.test_labels
+        return Splits(train_images, train_labels, eval_images, eval_labels, subset.num_classes, eval_split, held)
+
+    return _SPLITS.get(key, build)
