@@ -42,7 +42,7 @@ from results_analysis.cell_format import (  # noqa: E402
     latex_table,
     markdown_table,
 )
-from results_analysis.seed_stats import mean_se  # noqa: E402
+from results_analysis.seed_stats import mean_se, numeric  # noqa: E402
 from sweepbed.results_store import ResultsStore  # noqa: E402
 
 LOST_STATUSES = ("diverged", "failed", "pruned")  # final states whose metrics are not averaged
@@ -121,8 +121,8 @@ def build_leaderboard(
 
     config_cols = [c for c in trials.columns if c.startswith("config.")]
     config_cols += [c for c in _IDENTITY if c in trials.columns and f"config.{c}" not in trials.columns]
-    numeric = {
-        m: pd.to_numeric(trials[f"metric.{m}"], errors="coerce").to_numpy(dtype=float)
+    columns = {
+        m: numeric(trials[f"metric.{m}"])
         if f"metric.{m}" in trials.columns
         else np.full(len(trials), np.nan)
         for m in metrics
@@ -140,7 +140,7 @@ def build_leaderboard(
         for s in LOST_STATUSES:
             row[f"n_{s}"] = int((status == s).sum())
         for m in metrics:
-            mean, se, k = mean_se(numeric[m][idx][done])
+            mean, se, k = mean_se(columns[m][idx][done])
             row[f"{m}_mean"], row[f"{m}_se"], row[f"{m}_n"] = mean, se, k
         rows.append(row)
     lb = pd.DataFrame(rows)

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from results_analysis.cell_format import format_config_value, format_mean_se, markdown_table  # noqa: E402
-from results_analysis.seed_stats import mean_se  # noqa: E402
+from results_analysis.seed_stats import mean_se, numeric  # noqa: E402
 
 
 def _column(trials: pd.DataFrame, name: str, prefix: str) -> str:
@@ -50,7 +50,7 @@ def metric_vs_param(trials: pd.DataFrame, metric: str, param: str,
         rows = trials[trials["status"].isin(list(statuses))]
     out = []
     for value, group in rows.groupby(pcol, sort=True, dropna=False):
-        values = pd.to_numeric(group[mcol], errors="coerce").to_numpy(dtype=float)
+        values = numeric(group[mcol])
         mean, se, n = mean_se(values)
         out.append({param: value, "mean": mean, "se": se, "n": n, "n_nonfinite": len(values) - n})
     return pd.DataFrame(out, columns=[param, "mean", "se", "n", "n_nonfinite"])
@@ -72,7 +72,7 @@ def plot_metric_vs_param(table: pd.DataFrame, metric: str, param: str, path: Pat
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    x = pd.to_numeric(table[param], errors="coerce").to_numpy(dtype=float)
+    x = numeric(table[param])
     ax.errorbar(x, table["mean"].to_numpy(dtype=float), yerr=np.nan_to_num(table["se"].to_numpy(dtype=float)),
                 marker="o", capsize=3)
     if log_x:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from results_analysis.cell_format import format_config_value, format_mean_se, markdown_table
-from results_analysis.seed_stats import mean_se
+from results_analysis.seed_stats import mean_se, numeric
 
 OVERALL = "(all)"
 
@@ -28,8 +28,8 @@ def _group_stats(trials: pd.DataFrame, val: str, test: str) -> pd.DataFrame:
     done = trials[trials["status"].astype(str) == "done"]
     rows = []
     for gid, g in done.groupby("group_id", sort=False):
-        vals = pd.to_numeric(g[f"metric.{val}"], errors="coerce").to_numpy(float)
-        tests = pd.to_numeric(g[f"metric.{test}"], errors="coerce").to_numpy(float)
+        vals = numeric(g[f"metric.{val}"])
+        tests = numeric(g[f"metric.{test}"])
         both = np.isfinite(vals) & np.isfinite(tests)
         val_mean, _, n_val = mean_se(vals[both])
         test_mean, test_se, n = mean_se(tests[both])

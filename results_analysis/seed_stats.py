@@ -6,6 +6,12 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
+import pandas as pd
+
+
+def numeric(column: pd.Series) -> np.ndarray:
+    """A results-table column as float64; entries that are not numbers (None, text) become NaN."""
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
 
 
 def mean_se(values: Iterable[float]) -> tuple[float, float, int]:

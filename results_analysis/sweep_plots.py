@@ -31,7 +31,7 @@ import yaml  # noqa: E402
 
 from results_analysis.cell_format import format_config_value, format_mean_se, format_number  # noqa: E402
 from results_analysis.leaderboard import LeaderboardError, build_leaderboard, load_trials, read_space  # noqa: E402
-from results_analysis.seed_stats import mean_se  # noqa: E402
+from results_analysis.seed_stats import mean_se, numeric  # noqa: E402
 
 HEATMAP_MAX_VALUES = 12  # more distinct values per axis than this is a sampled space, not a grid
 BOX_MAX_GROUPS = 50  # a random/Optuna sweep of hundreds of groups: box only the best ones, readably
@@ -58,10 +58,6 @@ def searched_params(trials: pd.DataFrame, space: dict[str, Any]) -> list[dict[st
     return [p for p in space.get("params") or [] if f"config.{p['name']}" in trials.columns]
 
 
-def _values(series: pd.Series) -> np.ndarray:
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-
-
 def heatmap_table(trials: pd.DataFrame, objective: str, p1: str, p2: str) -> pd.DataFrame:
     """Long form, one row per (p1, p2) cell that has done trials, sorted by p1 then p2: columns
     ``p1, p2, mean, se, n`` of ``metric.<objective>`` over the cell's done seeds (every group in the cell
@@ -70,7 +66,7 @@ def heatmap_table(trials: pd.DataFrame, objective: str, p1: str, p2: str) -> pd.
     done = _done(trials)
     c1, c2, m = f"config.{p1}", f"config.{p2}", f"metric.{objective}"
     cells: dict[tuple[str, str], list] = {}
-    for (v1, v2, value) in zip(done[c1], done[c2], _values(done[m]), strict=True):
+    for (v1, v2, value) in zip(done[c1], done[c2], numeric(done[m]), strict=True):
         cell = cells.setdefault((format_config_value(v1), format_config_value(v2)), [v1, v2, []])
         cell[2].append(value)
     rows = [{p1: v1, p2: v2, **dict(zip(("mean", "se", "n"), mean_se(vals), strict=True))}
@@ -85,7 +81,7 @@ def box_groups(trials: pd.DataFrame, objective: str, mode: str,
     objective = objective.removeprefix("metric.")
     done = _done(trials)
     board = build_leaderboard(done, objective, mode, metrics=[objective])
-    values = _values(done[f"metric.{objective}"])
+    values = numeric(done[f"metric.{objective}"])
     out = []
     for gid in board["group_id"]:
         mask = (done["group_id"] == gid).to_numpy()
@@ -143,17 +139,17 @@ def plot_heatmap(table: pd.DataFrame, objective: str, p1: str, p2: str, mode: st
 
 
 def _axis(values: list[Any], param: dict[str, Any] | None) -> tuple[np.ndarray, list[tuple[float, str]]]:
-    """Positions in [0, 1] along one parallel axis and (position, label) ticks: numeric values linearly
+    """Positions in [0, 1] along one parallel axis and (position, label) ticks: numbers linearly
     (log10 for loguniform / log int parameters), anything else as evenly spaced categories."""
-    numeric = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
+    as_numbers = numeric(pd.Series(values, dtype=object))
     log = param is not None and (param.get("kind") == "loguniform" or bool(param.get("log")))
-    if np.isfinite(numeric).all() and not (log and (numeric <= 0).any()):
-        x = np.log10(numeric) if log else numeric
+    if np.isfinite(as_numbers).all() and not (log and (as_numbers <= 0).any()):
+        x = np.log10(as_numbers) if log else as_numbers
         lo, hi = float(x.min()), float(x.max())
         pos = (x - lo) / (hi - lo) if hi > lo else np.full(len(x), 0.5)
         # a grid's few values are each labelled; a sampled (or the objective's) axis gets its ends
-        few = param is not None and len(np.unique(numeric)) <= HEATMAP_MAX_VALUES
-        shown = np.unique(numeric) if few else np.unique([numeric[x.argmin()], numeric[x.argmax()]])
+        few = param is not None and len(np.unique(as_numbers)) <= HEATMAP_MAX_VALUES
+        shown = np.unique(as_numbers) if few else np.unique([as_numbers[x.argmin()], as_numbers[x.argmax()]])
         fmt = format_config_value if few else format_number  # sampled ends: 4 significant digits
         ticks = [(float(np.interp(np.log10(v) if log else v, [lo, hi], [0.0, 1.0])) if hi > lo else 0.5,
                   fmt(float(v))) for v in shown]
@@ -169,7 +165,7 @@ def plot_parallel(trials: pd.DataFrame, objective: str, mode: str, params: list[
     done = _done(trials)
     rows = []
     for _, group in done.groupby("group_id", sort=False):
-        mean = mean_se(_values(group[f"metric.{objective}"]))[0]
+        mean = mean_se(numeric(group[f"metric.{objective}"]))[0]
         if np.isfinite(mean):
             rows.append([group[f"config.{p['name']}"].iloc[0] for p in params] + [mean])
     if not rows:
