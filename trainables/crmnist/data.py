@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainables.datasets.idx_files import file_sha256
 from trainables.process_cache import ProcessCache
 
 GENERATION_VERSION = 1  # bump when the generation's output changes, so old caches are not reused
@@ -114,11 +115,7 @@ def _file_digest(path: Path) -> str:
     st = path.stat()
     memo = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
     if memo not in _FILE_DIGESTS:
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        _FILE_DIGESTS[memo] = f"{st.st_size}:{digest.hexdigest()}"
+        _FILE_DIGESTS[memo] = f"{st.st_size}:{file_sha256(path)}"
     return _FILE_DIGESTS[memo]
 
 

@@ -108,7 +108,8 @@ def load_idx_split(name: str, data_dir: Path | str, split: str) -> tuple[np.ndar
     return images, labels
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -126,13 +127,13 @@ def download(name: str, data_dir: Path | str, base_url: str | None = None) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     for filename, checksum in collection.sha256.items():
         target = folder / filename
-        if target.exists() and _sha256(target) == checksum:
+        if target.exists() and file_sha256(target) == checksum:
             continue
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=filename, suffix=".part")
         os.close(fd)
         try:
             urllib.request.urlretrieve((base_url or collection.base_url) + filename, tmp)
-            got = _sha256(Path(tmp))
+            got = file_sha256(Path(tmp))
             if got != checksum:
                 raise OSError(f"{name}: {filename} downloaded with SHA-256 {got}, expected {checksum}")
             os.replace(tmp, target)
