@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# the read-only data every checkout has beside it (../shared/data: MNIST, Fashion-MNIST IDX files)
+SHARED_DATA = REPO.parent / "shared" / "data"
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 

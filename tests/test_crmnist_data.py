@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import SHARED_DATA
 from trainables.crmnist import data as crdata
 from trainables.crmnist.data import COLOR_NAMES, SUBSETS, GenerationConfig
 
@@ -165,9 +166,7 @@ def test_cache_key_follows_the_source_files_not_the_settings_alone(tmp_path):
 
 
 def test_mnist_source_reads_the_idx_files_when_present():
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2] / "shared" / "data"
+    root = SHARED_DATA
     if not (root / "mnist").exists():
         pytest.skip("no MNIST in ../shared/data")
     arrays = crdata.generate(GenerationConfig(max_base_images=100), root)

@@ -8,15 +8,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import pickle
-from pathlib import Path
 
 import pytest
 import torch
 
+from tests.conftest import SHARED_DATA
 from trainables.family import RunContext
 from trainables.registry import FAMILIES, get_family
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def build(name, seed, tmp_path):

@@ -14,14 +14,15 @@ import torch
 
 from sweepbed.loop import LoopSettings, run_group
 from sweepbed.planning import make_group
+from tests.conftest import SHARED_DATA
 from trainables.datasets.array_files import DatasetNotFound
 from trainables.family import RunContext
 from trainables.gce import GCE, GCEConfig
 from trainables.gce import data as gce_data
 from trainables.gce.family import constrained_flow
 
-DATA = Path("/work/shared/data")
-needs_mnist = pytest.mark.skipif(not (DATA / "mnist").is_dir(), reason="MNIST IDX files not in /work/shared/data")
+DATA = SHARED_DATA
+needs_mnist = pytest.mark.skipif(not (DATA / "mnist").is_dir(), reason="MNIST IDX files not in ../shared/data")
 CPU = RunContext(device=torch.device("cpu"), data_dir=DATA)
 TINY = {"classifier_steps": 2, "classifier_batch_size": 8, "batch_size": 8, "n_alpha": 1, "n_beta": 2,
         "sample_counts": "custom", "n_alpha_samples": 3, "n_beta_samples": 4, "eval_samples": 16,

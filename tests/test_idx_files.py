@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import SHARED_DATA
 from trainables.datasets.array_files import DatasetNotFound
 from trainables.datasets.idx_files import COLLECTIONS, check_idx_available, download, load_idx_split, read_idx
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def write_idx(path: Path, array: np.ndarray, code: int = 0x08, compress: bool = True) -> None:
