@@ -14,7 +14,8 @@ from sklearn.utils._sorting import _py_simultaneous_sort
 
 from trainables.metrics.dci import dci
 from trainables.metrics.presorted_gbt import PresortedGradientBoostingClassifier
-from trainables.metrics.presorted_tree import RAND_R_MAX, _introsort_3way, build_tree, presort
+from trainables.metrics.presorted_order import _introsort_3way, new_root_memo, presort
+from trainables.metrics.presorted_tree import RAND_R_MAX, build_tree
 
 NODE_FIELDS = (
     "children_left", "children_right", "feature", "threshold", "impurity", "n_node_samples",
@@ -49,15 +50,18 @@ def _assert_same_tree(ours_nodes, sk_tree):
 @pytest.mark.parametrize("kind", ["plain", "ties", "dead", "duplicated", "signed_zero", "discrete"])
 def test_build_tree_is_sklearns_tree(kind):
     rng = np.random.default_rng(["plain", "ties", "dead", "duplicated", "signed_zero", "discrete"].index(kind))
-    for case in range(25):
+    for _case in range(12):
         n_rows, n_cols = int(rng.integers(2, 300)), int(rng.integers(1, 7))
-        depth = int(rng.integers(1, 5))
         x = _awkward_columns(rng, n_rows, n_cols, kind)
-        y = rng.normal(size=n_rows) if case % 2 else (rng.random(n_rows) < 0.2) - 0.2
-        sk = DecisionTreeRegressor(max_depth=depth, random_state=np.random.RandomState(case))
-        sk.fit(x, y, sample_weight=np.ones(n_rows))  # GradientBoosting passes ones
-        seed = np.random.RandomState(case).randint(0, RAND_R_MAX)
-        _assert_same_tree(build_tree(x, *presort(x), y.astype(np.float64), seed, depth), sk.tree_)
+        presorted = presort(x)
+        memo = new_root_memo(presorted)  # shared by the trees on one x, as in a fit: hits after the first
+        for tree in range(4):
+            depth = int(rng.integers(1, 5))
+            y = rng.normal(size=n_rows) if tree % 2 else (rng.random(n_rows) < 0.2) - 0.2
+            sk = DecisionTreeRegressor(max_depth=depth, random_state=np.random.RandomState(tree))
+            sk.fit(x, y, sample_weight=np.ones(n_rows))  # GradientBoosting passes ones
+            seed = np.random.RandomState(tree).randint(0, RAND_R_MAX)
+            _assert_same_tree(build_tree(presorted, memo, y.astype(np.float64), seed, depth), sk.tree_)
 
 
 def test_build_tree_on_ten_thousand_rows_with_a_few_float32_ties():
@@ -66,8 +70,13 @@ def test_build_tree_on_ten_thousand_rows_with_a_few_float32_ties():
     x[:, 5] = 0.0
     assert any(np.unique(x[:, j]).size < x.shape[0] for j in range(5))
     y = rng.normal(size=10_000)
-    sk = DecisionTreeRegressor(max_depth=3, random_state=np.random.RandomState(3)).fit(x, y, np.ones(10_000))
-    _assert_same_tree(build_tree(x, *presort(x), y, np.random.RandomState(3).randint(0, RAND_R_MAX), 3), sk.tree_)
+    presorted = presort(x)
+    memo = new_root_memo(presorted)
+    for seed in (3, 4, 3):  # the second 3 reads the root's orders from the memo
+        sk = DecisionTreeRegressor(max_depth=3, random_state=np.random.RandomState(seed)).fit(x, y, np.ones(10_000))
+        ours = build_tree(presorted, memo, y, np.random.RandomState(seed).randint(0, RAND_R_MAX), 3)
+        _assert_same_tree(ours, sk.tree_)
+    assert memo[3][0] > 1  # root orders were remembered
 
 
 @pytest.mark.parametrize("n", [1, 2, 15, 16, 17, 200, 3000])

@@ -17,7 +17,8 @@ from sklearn.ensemble._gb import _update_terminal_regions
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.tree._tree import NODE_DTYPE, Tree
 
-from trainables.metrics.presorted_tree import RAND_R_MAX, build_tree, presort
+from trainables.metrics.presorted_order import new_root_memo, presort
+from trainables.metrics.presorted_tree import RAND_R_MAX, build_tree
 
 #: Parameters the ported tree builder implements, at the values it implements.
 _SUPPORTED = {
@@ -91,7 +92,7 @@ class PresortedGradientBoostingClassifier(GradientBoostingClassifier):
         try:
             return super().fit(X, y)
         finally:
-            self._presorted = None  # two (F, N) arrays: not worth keeping on the model
+            self._presorted = self._root_memo = None  # (F, N) arrays: not worth keeping on the model
 
     def _fit_stage(self, i, X, y, raw_predictions, sample_weight, sample_mask, random_state,
                    X_csc=None, X_csr=None):
@@ -99,6 +100,7 @@ class PresortedGradientBoostingClassifier(GradientBoostingClassifier):
             raise ValueError("PresortedGradientBoostingClassifier needs dense X")
         if self._presorted is None:
             self._presorted = presort(X)
+            self._root_memo = new_root_memo(self._presorted)
         original_y = y
         neg_gradient = -self._loss.gradient(y_true=y, raw_prediction=raw_predictions, sample_weight=None)
         neg_g_view = neg_gradient.reshape((-1, 1)) if neg_gradient.ndim == 1 else neg_gradient
@@ -107,7 +109,7 @@ class PresortedGradientBoostingClassifier(GradientBoostingClassifier):
                 y = np.array(original_y == k, dtype=np.float64)
             seed = random_state.randint(0, RAND_R_MAX)  # what Splitter.init draws for sklearn's tree
             target = np.ascontiguousarray(neg_g_view[:, k], dtype=np.float64)
-            nodes = build_tree(X, *self._presorted, target, seed, self.max_depth)
+            nodes = build_tree(self._presorted, self._root_memo, target, seed, self.max_depth)
             tree = sklearn_tree(nodes, X.shape[1], self.max_depth)
             _update_terminal_regions(
                 self._loss, tree.tree_, X, y, neg_g_view[:, k], raw_predictions, sample_weight,

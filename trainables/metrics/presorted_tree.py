@@ -13,8 +13,11 @@ the left and subtracting from the right, which decides the rounding of the sums)
 ``sklearn/utils/_random.pxd`` seeded exactly as ``Splitter.init`` seeds it. sklearn's own sort
 (``utils/_sorting.pyx::introsort_3way``) is ported too and used whenever a node holds two equal
 values of the feature: there the order of equal values is the sort's choice and it changes the
-order in which sums are accumulated. Only when a node's values of a feature are all distinct is
-the sorted order unique, and only then is the presort used instead of sorting.
+order in which sums are accumulated. Where a node's values of a feature are distinct their sorted
+order is unique and is read off the presort; the sort is replayed only on the parts of the array
+that hold equal values (float32 codes of 10,000 rows have a few equal pairs per latent). At the
+root, where every tree of a fit starts from the same samples in the same order, the resulting
+orders are remembered across trees (all in ``presorted_order``).
 
 Supported: sklearn's defaults as ``GradientBoosting*`` sets them (squared error, best splitter,
 ``max_features=None``, ``min_samples_split=2``, ``min_samples_leaf=1``, no sample weights other than
@@ -25,10 +28,10 @@ tied to the pinned sklearn version: the test fails if sklearn's trees change.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
+
+from trainables.metrics.presorted_order import sort_node_feature, sort_root_feature
 
 RAND_R_MAX = 2147483647  # sklearn/tree/_utils.pxd
 FEATURE_THRESHOLD = np.float32(1e-7)  # sklearn/tree/_partitioner.pxd, a float32 constant
@@ -51,173 +54,31 @@ def _rand_int(low, high, state):
 
 
 @njit(cache=True, nogil=True)
-def _swap(values, indices, i, j):
-    values[i], values[j] = values[j], values[i]
-    indices[i], indices[j] = indices[j], indices[i]
+def _partition_segments(
+    segments, segment_values, start, end, feature, threshold, go_left, scratch, scratch_values, skip
+):
+    """Stable-partition the features' presorted segments [start, end) into left then right child.
 
-
-@njit(cache=True, nogil=True)
-def _median3(values, off, n):
-    a, b, c = values[off], values[off + n // 2], values[off + n - 1]
-    if a < b:
-        if b < c:
-            return b
-        if a < c:
-            return c
-        return a
-    if b < c:
-        if a < c:
-            return a
-        return c
-    return b
-
-
-@njit(cache=True, nogil=True)
-def _sift_down(values, indices, off, start, end):
-    root = start
-    while True:
-        child = root * 2 + 1
-        maxind = root
-        if child < end and values[off + maxind] < values[off + child]:
-            maxind = child
-        if child + 1 < end and values[off + maxind] < values[off + child + 1]:
-            maxind = child + 1
-        if maxind == root:
-            return
-        _swap(values, indices, off + root, off + maxind)
-        root = maxind
-
-
-@njit(cache=True, nogil=True)
-def _heapsort(values, indices, off, n):
-    start = (n - 2) // 2
-    while True:
-        _sift_down(values, indices, off, start, n)
-        if start == 0:
-            break
-        start -= 1
-    end = n - 1
-    while end > 0:
-        _swap(values, indices, off, off + end)
-        _sift_down(values, indices, off, 0, end)
-        end -= 1
-
-
-@njit(cache=True, nogil=True)
-def _insertion_sort(values, indices, off, n):
-    for i in range(1, n):
-        temp_val = values[off + i]
-        temp_idx = indices[off + i]
-        j = i
-        while j > 0 and values[off + j - 1] > temp_val:
-            values[off + j] = values[off + j - 1]
-            indices[off + j] = indices[off + j - 1]
-            j -= 1
-        values[off + j] = temp_val
-        indices[off + j] = temp_idx
-
-
-@njit(cache=True, nogil=True)
-def _has_ties(tie_prefix, base, off, n):
-    return tie_prefix[off + n - base] - tie_prefix[off - base] > 0
-
-
-@njit(cache=True, nogil=True)
-def _introsort_3way(values, indices, off, n, tie_prefix, base):
-    """sklearn's ``simultaneous_sort(..., use_three_way_partition=True)`` on values[off:off+n], lazily.
-
-    Only the parts of the array that hold tied positions are sorted (``tie_prefix[q]`` counts the
-    tied positions in [base, base + q)): after a 3-way partition a part holds exactly the values of
-    its final positions, so a part without ties would end in the unique sorted order, which the
-    caller reads off the presort. Parts with ties are partitioned exactly as sklearn does, so the
-    equal values end in sklearn's order. sklearn recurses on the left part and loops on the right;
-    the parts are disjoint, so an explicit stack visiting them in another order changes nothing.
+    Features with ``skip[f]`` (constant in this node, so never sorted again below it) are left as they are.
     """
-    if n == 0:
-        return
-    maxd0 = 2 * int(math.log2(n))
-    # Each popped part pushes at most maxd parts, each with a smaller maxd: (maxd0 + 2)^2 bounds it.
-    stack = np.empty(((maxd0 + 2) * (maxd0 + 2), 3), dtype=np.int64)
-    stack[0, 0], stack[0, 1], stack[0, 2] = off, n, maxd0
-    top = 1
-    while top > 0:
-        top -= 1
-        off, n, maxd = stack[top, 0], stack[top, 1], stack[top, 2]
-        done = not _has_ties(tie_prefix, base, off, n)
-        while not done and n > 15:
-            if maxd <= 0:
-                _heapsort(values, indices, off, n)
-                done = True
-                break
-            maxd -= 1
-            pivot = _median3(values, off, n)
-            i = 0
-            left = 0
-            right = n
-            while i < right:
-                if values[off + i] < pivot:
-                    _swap(values, indices, off + i, off + left)
-                    i += 1
-                    left += 1
-                elif values[off + i] > pivot:
-                    right -= 1
-                    _swap(values, indices, off + i, off + right)
-                else:
-                    i += 1
-            if _has_ties(tie_prefix, base, off, left):
-                stack[top, 0], stack[top, 1], stack[top, 2] = off, left, maxd
-                top += 1
-            off += right
-            n -= right
-            done = not _has_ties(tie_prefix, base, off, n)
-        if not done:
-            _insertion_sort(values, indices, off, n)
-
-
-@njit(cache=True, nogil=True)
-def _sort_node_feature(X, feature, segments, segment_values, samples, feature_values, tie_prefix, start, end):
-    """Fill samples / feature_values[start:end] in the order sklearn's sort leaves them.
-
-    Distinct values have one sorted order, taken from the presort. Equal values are ordered by
-    sklearn's sort, which depends on the order it starts from (sklearn's current ``samples``):
-    the sort is replayed on the parts of the array that hold them.
-    """
-    segment = segments[feature]
-    values = segment_values[feature]
-    n_tied = 0
-    tie_prefix[0] = 0
-    for p in range(start, end):
-        tied = (p > start and values[p - 1] == values[p]) or (p + 1 < end and values[p + 1] == values[p])
-        n_tied += tied
-        tie_prefix[p - start + 1] = n_tied
-    if n_tied > 0:
-        for p in range(start, end):
-            feature_values[p] = X[samples[p], feature]
-        _introsort_3way(feature_values, samples, start, end - start, tie_prefix, start)
-    for p in range(start, end):
-        if n_tied == 0 or tie_prefix[p - start + 1] == tie_prefix[p - start]:  # p is not tied
-            samples[p] = segment[p]
-            feature_values[p] = values[p]
-
-
-@njit(cache=True, nogil=True)
-def _partition_segments(segments, segment_values, start, end, feature, threshold, go_left, scratch, scratch_values):
-    """Stable-partition every feature's presorted segment [start, end) into left then right child."""
     for p in range(start, end):
         go_left[segments[feature, p]] = segment_values[feature, p] <= threshold
     for f in range(segments.shape[0]):
+        if skip[f]:
+            continue
         left = start
         n_right = 0
         for p in range(start, end):
+            # Branch-free: write to both sides, advance one (left <= p, so nothing unread is overwritten).
             sample = segments[f, p]
-            if go_left[sample]:
-                segments[f, left] = sample
-                segment_values[f, left] = segment_values[f, p]
-                left += 1
-            else:
-                scratch[n_right] = sample
-                scratch_values[n_right] = segment_values[f, p]
-                n_right += 1
+            value = segment_values[f, p]
+            to_left = go_left[sample]
+            segments[f, left] = sample
+            segment_values[f, left] = value
+            scratch[n_right] = sample
+            scratch_values[n_right] = value
+            left += to_left
+            n_right += 1 - to_left
         for q in range(n_right):
             segments[f, left + q] = scratch[q]
             segment_values[f, left + q] = scratch_values[q]
@@ -242,15 +103,15 @@ def _sums_to(y, samples, start, end, new_pos, sum_total, weighted_n_node):
 
 
 @njit(cache=True, nogil=True)
-def build_tree(X, presorted, presorted_values, y, seed, max_depth):
-    """One regression tree on (X float32 (N, F), y float64 (N,)), as sklearn builds it from ``seed``.
+def build_tree(presorted, memo, y, seed, max_depth):
+    """One regression tree on X (through ``presorted = presort(X)``) and y float64 (N,), as sklearn builds it from ``seed``.
 
-    ``presorted[f]`` is a stable argsort of ``X[:, f]`` and ``presorted_values[f]`` the sorted values
-    (``presort(X)``). Returns the node arrays in sklearn's node
-    order: (node_count, left_child, right_child, feature, threshold, impurity, n_node_samples,
+    ``memo`` is ``new_root_memo(presorted)``, shared by the trees of one fit, one at a time (it is
+    written). Returns the node arrays in sklearn's node order: (node_count, left_child, right_child, feature, threshold, impurity, n_node_samples,
     weighted_n_node_samples, missing_go_to_left, value).
     """
-    n_samples, n_features = X.shape
+    columns, presorted_order, presorted_values = presorted[0], presorted[1], presorted[2]
+    n_features, n_samples = columns.shape
     capacity = 2 ** (max_depth + 1) - 1
     left_child = np.full(capacity, TREE_LEAF, dtype=np.int64)
     right_child = np.full(capacity, TREE_LEAF, dtype=np.int64)
@@ -264,7 +125,7 @@ def build_tree(X, presorted, presorted_values, y, seed, max_depth):
 
     samples = np.arange(n_samples)
     feature_values = np.empty(n_samples, dtype=np.float32)
-    segments = presorted.copy()
+    segments = presorted_order.copy()
     segment_values = presorted_values.copy()
     go_left = np.empty(n_samples, dtype=np.bool_)
     scratch = np.empty(n_samples, dtype=np.int64)
@@ -272,8 +133,10 @@ def build_tree(X, presorted, presorted_values, y, seed, max_depth):
     tie_prefix = np.empty(n_samples + 1, dtype=np.int64)
     features = np.arange(n_features)
     constant_features = np.empty(n_features, dtype=np.int64)
+    skip = np.zeros(n_features, dtype=np.bool_)
     state = np.array([seed], dtype=np.int64)
     weighted_n_samples = float(n_samples)
+    root_state = 0  # the root's samples start in index order: memo state 0
 
     # stack rows: start, end, depth, parent, is_left, n_constant_features; impurities aside
     stack = np.empty((2 * max_depth + 2, 6), dtype=np.int64)
@@ -330,9 +193,15 @@ def build_tree(X, presorted, presorted_values, y, seed, max_depth):
                     continue
                 f_j += n_found_constants
                 current_feature = features[f_j]
-                _sort_node_feature(
-                    X, current_feature, segments, segment_values, samples, feature_values, tie_prefix, start, end
-                )
+                if depth == 0:
+                    root_state = sort_root_feature(
+                        columns, current_feature, presorted, samples, feature_values, tie_prefix, memo, root_state
+                    )
+                else:
+                    sort_node_feature(
+                        columns, current_feature, segments, segment_values, samples, feature_values, tie_prefix,
+                        start, end,
+                    )
                 if feature_values[end - 1] <= feature_values[start] + FEATURE_THRESHOLD:
                     features[f_j], features[n_total_constants] = features[n_total_constants], features[f_j]
                     n_found_constants += 1
@@ -379,7 +248,7 @@ def build_tree(X, presorted, presorted_values, y, seed, max_depth):
                 part_start = start
                 part_end = end
                 while part_start < part_end:
-                    if X[samples[part_start], best_feature] <= best_threshold:
+                    if columns[best_feature, samples[part_start]] <= best_threshold:
                         part_start += 1
                     else:
                         part_end -= 1
@@ -426,8 +295,12 @@ def build_tree(X, presorted, presorted_values, y, seed, max_depth):
             node_threshold[node_id] = best_threshold
             node_missing_left[node_id] = best_missing_left
             if depth + 1 < max_depth:  # children will search splits: keep the presort per child
+                skip[:] = False
+                for q in range(n_total_constants):
+                    skip[constant_features[q]] = True
                 _partition_segments(
-                    segments, segment_values, start, end, best_feature, best_threshold, go_left, scratch, scratch_values
+                    segments, segment_values, start, end, best_feature, best_threshold, go_left, scratch,
+                    scratch_values, skip,
                 )
             stack[top] = (best_pos, end, depth + 1, node_id, 0, n_total_constants)
             stack_impurity[top] = impurity_right
@@ -439,10 +312,3 @@ def build_tree(X, presorted, presorted_values, y, seed, max_depth):
         node_count, left_child, right_child, node_feature, node_threshold, node_impurity,
         node_n_samples, node_weighted_n, node_missing_left, node_value,
     )
-
-
-def presort(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(order, values)``, both (F, N): a stable argsort of each column of X (float32) and the sorted values."""
-    order = np.ascontiguousarray(np.argsort(X, axis=0, kind="stable").T.astype(np.int64))
-    values = np.ascontiguousarray(np.take_along_axis(X, order.T, axis=0).T)
-    return order, values
