@@ -102,6 +102,19 @@ REPRESENTATIONS = {
 # --- references: one vote / point at a time, in dlib's order ---------------------------------
 
 
+def dci_codes(n_rows: int = 900, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """(codes (n, 4) float32, factors (n, 2) int) for DCI: two noisy informative latents, noise, a dead one.
+
+    float32 rounding leaves a few equal values per latent, so the trees meet ties as on real codes.
+    """
+    rng = np.random.default_rng(seed)
+    factors = np.stack([rng.integers(0, 3, n_rows), rng.integers(0, 6, n_rows)], axis=1)
+    informative = factors + 0.4 * rng.normal(size=(n_rows, 2))
+    informative[:, 0] += 0.3 * factors[:, 1]  # some leakage, so R is not diagonal
+    codes = np.hstack([informative, rng.normal(size=(n_rows, 1)), np.zeros((n_rows, 1))])
+    return codes.astype(np.float32), factors
+
+
 def ref_factor_vae(data, rep, state, batch_size, num_train, num_eval, num_variance_estimate, threshold):
     global_var = np.var(rep(data.sample_observations(num_variance_estimate, state)), axis=0, ddof=1)
     # dlib keeps std >= threshold; the "> 0" is our deviation (no 0/0 NaN for a dead latent).

@@ -31,6 +31,7 @@ from tests.dlib_toy_data import (
     without_last_factor,
 )
 from trainables.metrics.beta_vae_score import beta_vae_score
+from trainables.metrics.dci import dci
 from trainables.metrics.discretize import discretize
 from trainables.metrics.factor_vae_score import factor_vae_score
 from trainables.metrics.irs import irs, irs_from_codes
@@ -287,7 +288,7 @@ import json, sys, types
 try:
     import gin
     stub = types.ModuleType("gin.tf"); sys.modules["gin.tf"] = stub; gin.tf = stub
-    from disentanglement_lib.evaluation.metrics import beta_vae, factor_vae, irs
+    from disentanglement_lib.evaluation.metrics import beta_vae, dci, factor_vae, irs
 except ImportError as exc:
     print(exc); sys.exit(77)
 import numpy as np
@@ -306,6 +307,14 @@ for name in cfg["reps"]:
     out[f"bvae/{name}"] = [float(r["train_accuracy"]), float(r["eval_accuracy"])]
     r = irs.compute_irs(data, rep, np.random.RandomState(cfg["seed"]), **cfg["irs"])
     out[f"irs/{name}"] = [float(r["IRS"])]
+# dlib's DCI leaves its trees unseeded (numpy's global RNG); seeded as ours so ties break alike.
+import functools
+from sklearn import ensemble
+dci.ensemble = types.SimpleNamespace(
+    GradientBoostingClassifier=functools.partial(ensemble.GradientBoostingClassifier, random_state=0))
+codes, factors = toy.dci_codes()
+r = dci._compute_dci(codes[:600].T, factors[:600].T, codes[600:].T, factors[600:].T)
+out["dci"] = [float(r[key]) for key in ("disentanglement", "completeness", "informativeness_train", "informativeness_test")]
 print(json.dumps(out))
 """
 DLIB_REPS = ["identity", "rotated", "entangled", "without_last_factor", "with_dead_latent"]
@@ -343,6 +352,16 @@ def test_matches_disentanglement_lib(dlib_results, name):
     assert [bvae["beta_vae_train_accuracy"], bvae["beta_vae_eval_accuracy"]] == dlib_results[f"bvae/{name}"]
     ours = irs(ToyFactorData(), rep, rs(11), **SMALL_IRS)["irs"]
     assert ours == pytest.approx(dlib_results[f"irs/{name}"][0], abs=1e-6)
+
+
+def test_dci_matches_disentanglement_lib(dlib_results):
+    # Our default trees are presorted_tree's port of sklearn's builder; dlib fits sklearn's own.
+    from tests.dlib_toy_data import dci_codes
+
+    codes, factors = dci_codes()
+    ours = dci(codes[:600], factors[:600], codes[600:], factors[600:])
+    keys = ("dci_disentanglement", "dci_completeness", "dci_informativeness_train", "dci_informativeness_test")
+    assert [ours[key] for key in keys] == dlib_results["dci"]
 
 
 def test_dlib_dead_latent_nan_quirk_is_what_we_avoid(dlib_results):
