@@ -106,6 +106,9 @@ def test_presorted_booster_is_sklearns_booster(n_classes, kind):
             assert np.array_equal(getattr(ours_tree.tree_, name), getattr(ref_tree.tree_, name)), name
     assert np.array_equal(ours.feature_importances_, ref.feature_importances_)
     assert np.array_equal(ours.predict_proba(x_test), ref.predict_proba(x_test))
+    threaded = PresortedGradientBoostingClassifier(random_state=0, n_estimators=20).fit(x, y, tree_threads=3)
+    assert np.array_equal(threaded.feature_importances_, ref.feature_importances_)
+    assert np.array_equal(threaded.predict_proba(x_test), ref.predict_proba(x_test))
 
 
 def test_presorted_booster_refuses_what_it_does_not_port():
@@ -115,6 +118,8 @@ def test_presorted_booster_refuses_what_it_does_not_port():
             PresortedGradientBoostingClassifier(**params).fit(x, y)
     with pytest.raises(ValueError, match="defaults only"):
         PresortedGradientBoostingClassifier().fit(x, y, sample_weight=np.ones(10))
+    with pytest.raises(ValueError, match="tree_threads"):
+        PresortedGradientBoostingClassifier().fit(x, y, tree_threads=0)
 
 
 def test_dci_with_presorted_trees_equals_dci_with_sklearns_trees():

@@ -32,8 +32,9 @@ Where we differ from dlib:
 - With one factor (K = 1) the entropy base is 1 and dlib returns NaN; a latent then cannot spread
   its importance over factors, so we set every ``D_i = 1``. Likewise with one latent (L = 1) every
   ``C_k = 1``.
-- The per-factor fits can run on joblib threads (``n_jobs``; the tree builder releases the GIL);
-  each fit is deterministic, so the result is identical to the sequential loop.
+- The per-factor fits can run on joblib threads (``n_jobs``; the tree builder releases the GIL),
+  and with the presorted trees each factor also builds the trees of a boosting stage on ``n_jobs``
+  threads; each fit is deterministic, so the result is identical to the sequential loop.
 
 Speed, not a difference: by default (``trees="presorted"``) the classifier is
 ``presorted_gbt.PresortedGradientBoostingClassifier`` -- sklearn's GradientBoostingClassifier with
@@ -47,7 +48,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.stats
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.ensemble import GradientBoostingClassifier
 
 from trainables.metrics.discretize import check_codes, check_factors
@@ -92,9 +93,12 @@ def dci_from_importance(importance_matrix: np.ndarray) -> dict[str, float]:
     }
 
 
-def _fit_factor(x_train, y_train, x_test, y_test, trees: str) -> tuple[np.ndarray, float, float]:
+def _fit_factor(x_train, y_train, x_test, y_test, trees: str, threads: int) -> tuple[np.ndarray, float, float]:
     model = TREE_BUILDERS[trees](random_state=0)
-    model.fit(x_train, y_train)
+    if trees == "presorted":
+        model.fit(x_train, y_train, tree_threads=threads)
+    else:
+        model.fit(x_train, y_train)
     importance = np.abs(model.feature_importances_)
     train_acc = float(np.mean(model.predict(x_train) == y_train))
     test_acc = float(np.mean(model.predict(x_test) == y_test))
@@ -133,8 +137,12 @@ def gbt_importance_matrix(
     n_classes = [np.unique(train_factors[:, k]).size for k in range(num_factors)]
     # Largest first: a fit costs about one tree per class and stage, so this balances the threads.
     fitted = sorted((k for k in range(num_factors) if n_classes[k] >= 2), key=lambda k: -n_classes[k])
+    # Both levels of threads: measured on 2 cores (10k rows, dSprites' factors), factor threads alone
+    # 59.5 s, stage threads alone 45.1 s, both 43.6 s; a factor's leaf updates hold the GIL meanwhile.
+    threads = effective_n_jobs(n_jobs)
     results = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_fit_factor)(train_codes, train_factors[:, k], test_codes, test_factors[:, k], trees) for k in fitted
+        delayed(_fit_factor)(train_codes, train_factors[:, k], test_codes, test_factors[:, k], trees, threads)
+        for k in fitted
     )
     importance = np.full((num_latents, num_factors), np.nan)
     train_acc = np.full(num_factors, np.nan)

@@ -11,6 +11,9 @@ are accepted; anything else raises before fitting.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.ensemble._gb import _update_terminal_regions
@@ -73,11 +76,15 @@ def sklearn_tree(node_arrays, n_features: int, max_depth: int) -> DecisionTreeRe
 class PresortedGradientBoostingClassifier(GradientBoostingClassifier):
     """``GradientBoostingClassifier`` (same parameters, same fitted model) with faster trees.
 
-    Each feature is argsorted once per ``fit`` and shared by all (classes x stages) trees;
-    ``build_tree`` releases the GIL, so fits on several threads run in parallel.
+    Each feature is argsorted once per ``fit`` and shared by all (classes x stages) trees.
+    ``fit(..., tree_threads=n)`` builds the trees of a stage (one per class, independent given the
+    stage's gradients) on n worker threads while this thread runs sklearn's leaf updates in class
+    order; ``build_tree`` releases the GIL. The seeds are drawn in sklearn's order before the stage's
+    trees are built (nothing else draws from the RandomState in between), so the model does not
+    depend on the thread count.
     """
 
-    def fit(self, X, y, sample_weight=None, monitor=None):
+    def fit(self, X, y, sample_weight=None, monitor=None, tree_threads: int = 1):
         unsupported = {
             name: getattr(self, name)
             for name, value in _SUPPORTED.items()
@@ -88,11 +95,23 @@ class PresortedGradientBoostingClassifier(GradientBoostingClassifier):
                 "PresortedGradientBoostingClassifier implements sklearn's defaults only; "
                 f"got {unsupported or 'sample_weight/monitor'} (use GradientBoostingClassifier)"
             )
+        if tree_threads < 1:
+            raise ValueError(f"tree_threads must be >= 1, got {tree_threads}")
         self._presorted = None
+        self._memos = threading.local()  # the root memo is written: one per building thread
+        self._pool = ThreadPoolExecutor(tree_threads) if tree_threads > 1 else None
         try:
             return super().fit(X, y)
         finally:
-            self._presorted = self._root_memo = None  # (F, N) arrays: not worth keeping on the model
+            if self._pool is not None:
+                self._pool.shutdown()
+            self._presorted = self._memos = self._pool = None  # scratch of the fit, not of the model
+
+    def _build(self, target: np.ndarray, seed: int):
+        memo = getattr(self._memos, "memo", None)
+        if memo is None:
+            memo = self._memos.memo = new_root_memo(self._presorted)
+        return build_tree(self._presorted, memo, target, seed, self.max_depth)
 
     def _fit_stage(self, i, X, y, raw_predictions, sample_weight, sample_mask, random_state,
                    X_csc=None, X_csr=None):
@@ -100,16 +119,18 @@ class PresortedGradientBoostingClassifier(GradientBoostingClassifier):
             raise ValueError("PresortedGradientBoostingClassifier needs dense X")
         if self._presorted is None:
             self._presorted = presort(X)
-            self._root_memo = new_root_memo(self._presorted)
         original_y = y
         neg_gradient = -self._loss.gradient(y_true=y, raw_prediction=raw_predictions, sample_weight=None)
         neg_g_view = neg_gradient.reshape((-1, 1)) if neg_gradient.ndim == 1 else neg_gradient
-        for k in range(self.n_trees_per_iteration_):
+        n_trees = self.n_trees_per_iteration_
+        seeds = [random_state.randint(0, RAND_R_MAX) for _ in range(n_trees)]  # what Splitter.init draws
+        targets = [np.ascontiguousarray(neg_g_view[:, k], dtype=np.float64) for k in range(n_trees)]
+        if self._pool is not None:
+            pending = [self._pool.submit(self._build, targets[k], seeds[k]) for k in range(n_trees)]
+        for k in range(n_trees):
             if self._loss.is_multiclass:
                 y = np.array(original_y == k, dtype=np.float64)
-            seed = random_state.randint(0, RAND_R_MAX)  # what Splitter.init draws for sklearn's tree
-            target = np.ascontiguousarray(neg_g_view[:, k], dtype=np.float64)
-            nodes = build_tree(self._presorted, self._root_memo, target, seed, self.max_depth)
+            nodes = pending[k].result() if self._pool is not None else self._build(targets[k], seeds[k])
             tree = sklearn_tree(nodes, X.shape[1], self.max_depth)
             _update_terminal_regions(
                 self._loss, tree.tree_, X, y, neg_g_view[:, k], raw_predictions, sample_weight,
