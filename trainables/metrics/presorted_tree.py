@@ -104,11 +104,13 @@ def _sums_to(y, samples, start, end, new_pos, sum_total, weighted_n_node):
 
 @njit(cache=True, nogil=True)
 def build_tree(presorted, memo, y, seed, max_depth):
-    """One regression tree on X (through ``presorted = presort(X)``) and y float64 (N,), as sklearn builds it from ``seed``.
+    """The regression tree sklearn builds from ``seed`` on X (given as ``presorted = presort(X)``) and y (N,).
 
-    ``memo`` is ``new_root_memo(presorted)``, shared by the trees of one fit, one at a time (it is
-    written). Returns the node arrays in sklearn's node order: (node_count, left_child, right_child, feature, threshold, impurity, n_node_samples,
-    weighted_n_node_samples, missing_go_to_left, value).
+    ``memo`` is a ``new_root_memo(presorted)``; it is written, so a thread building trees needs its
+    own (they may be shared by the trees of one fit on that thread). Returns the node arrays in
+    sklearn's node order: (node_count, left_child, right_child, feature, threshold, impurity,
+    n_node_samples, weighted_n_node_samples, missing_go_to_left, value), each of length
+    2 ** (max_depth + 1) - 1 of which the first node_count are used.
     """
     columns, presorted_order, presorted_values = presorted[0], presorted[1], presorted[2]
     n_features, n_samples = columns.shape
