@@ -120,6 +120,8 @@ def test_presorted_booster_refuses_what_it_does_not_port():
         PresortedGradientBoostingClassifier().fit(x, y, sample_weight=np.ones(10))
     with pytest.raises(ValueError, match="tree_threads"):
         PresortedGradientBoostingClassifier().fit(x, y, tree_threads=0)
+    with pytest.raises(ValueError, match="max_depth"):
+        PresortedGradientBoostingClassifier(max_depth=None).fit(x, y)
 
 
 def test_dci_with_presorted_trees_equals_dci_with_sklearns_trees():
@@ -132,3 +134,16 @@ def test_dci_with_presorted_trees_equals_dci_with_sklearns_trees():
     assert ours == dci(*args, trees="sklearn")
     with pytest.raises(ValueError, match="trees must be one of"):
         dci(*args, trees="xgboost")
+
+
+def test_presorted_booster_with_deeper_trees_is_sklearns():
+    rng = np.random.default_rng(5)
+    x = _awkward_columns(rng, 400, 3, "ties")
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5)
+    ours = PresortedGradientBoostingClassifier(random_state=1, n_estimators=5, max_depth=6).fit(x, y)
+    ref = GradientBoostingClassifier(random_state=1, n_estimators=5, max_depth=6).fit(x, y)
+    assert max(tree.tree_.max_depth for tree in ref.estimators_.ravel()) > 3
+    for ours_tree, ref_tree in zip(ours.estimators_.ravel(), ref.estimators_.ravel()):
+        assert ours_tree.tree_.max_depth == ref_tree.tree_.max_depth
+        for name in NODE_FIELDS + ("value",):
+            assert np.array_equal(getattr(ours_tree.tree_, name), getattr(ref_tree.tree_, name)), name

@@ -23,6 +23,8 @@ from sklearn.tree._tree import NODE_DTYPE, Tree
 from trainables.metrics.presorted_order import new_root_memo, presort
 from trainables.metrics.presorted_tree import RAND_R_MAX, build_tree
 
+#: Deepest trees accepted (the builder preallocates a full binary tree).
+MAX_DEPTH = 16
 #: Parameters the ported tree builder implements, at the values it implements.
 _SUPPORTED = {
     "subsample": 1.0,
@@ -97,6 +99,9 @@ class PresortedGradientBoostingClassifier(GradientBoostingClassifier):
             )
         if tree_threads < 1:
             raise ValueError(f"tree_threads must be >= 1, got {tree_threads}")
+        if not isinstance(self.max_depth, int) or not 1 <= self.max_depth <= MAX_DEPTH:
+            # build_tree allocates 2 ** (max_depth + 1) - 1 nodes up front: depth-limited trees only.
+            raise ValueError(f"PresortedGradientBoostingClassifier needs max_depth in 1..{MAX_DEPTH}, got {self.max_depth}")
         self._presorted = None
         self._memos = threading.local()  # the root memo is written: one per building thread
         self._pool = ThreadPoolExecutor(tree_threads) if tree_threads > 1 else None
