@@ -218,6 +218,14 @@ def test_feature_extractors_end_as_the_seeds_do():
         assert bool((z >= 0).all()) == nonneg, model
 
 
+def test_dann_discriminator_is_the_seeds_100_100_unless_set():
+    def hidden_widths(f):
+        return [layer.out_features for layer in f.model.discriminator if isinstance(layer, torch.nn.Linear)][:-1]
+
+    assert hidden_widths(make("dann")) == [100, 100]  # seed: DomainDiscriminator(hidden_dim=100)
+    assert hidden_widths(make("dann", dann_discriminator_width=64)) == [64, 64]  # notes §4
+
+
 def test_irm_objective_with_one_sample_per_environment_is_the_plain_risk():
     logits, y = torch.tensor(LOGITS), torch.tensor(LABELS)
     risk, penalty = irm_objective(logits, y, torch.arange(4), "irmv1_split")

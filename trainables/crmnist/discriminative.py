@@ -3,8 +3,10 @@
 All three share the seed's feature extractor: the NVAE conv stack, then Linear(9408 → z); AugmentedDANN's
 encoder ends in a ReLU, DANN's and IRM's do not (seed ``comparison/{dann,irm}.py``: "Project to z_dim directly").
 
-- DANN: label head MLP 64-64 on z; domain discriminator MLP 64-64 behind a gradient reversal layer with
-  λ = λ_max · (2/(1+e^{−γp}) − 1). Loss = CE(y) + ``domain_weight``·CE(d). Differs from the seed: p is
+- DANN: label head MLP 64-64 on z; domain discriminator MLP W-W (``dann_discriminator_width``, default
+  100 as the seed's ``DomainDiscriminator(hidden_dim=100)`` in both stored versions of
+  ``comparison/dann.py``; notes/seed-systems.md §4 says 64-64, which W=64 gives) behind a gradient
+  reversal layer with λ = λ_max · (2/(1+e^{−γp}) − 1). Loss = CE(y) + ``domain_weight``·CE(d). Differs from the seed: p is
   the fraction of ``schedule_steps`` done at this step (the DANN paper's per-iteration progress); the seed
   uses epoch/max_epochs, so at its default of one epoch λ stays 0 and DANN trains no adversary at all.
 - AugmentedDANN: z = [zy | zd | zdy]; y from [zy, zdy] and d from [zd, zdy] (MLP 128-64 with BN); conditional
@@ -50,11 +52,12 @@ class Extractor(nn.Module):
 class DANN(nn.Module):
     subspaces = ("z",)
 
-    def __init__(self, z_dim: int, width: float, domain_weight: float, lambda_max: float, gamma: float) -> None:
+    def __init__(self, z_dim: int, width: float, domain_weight: float, lambda_max: float, gamma: float,
+                 discriminator_width: int = 100) -> None:
         super().__init__()
         self.extractor = Extractor(z_dim, width, relu=False)
         self.classifier_y = mlp(z_dim, NUM_CLASSES)
-        self.discriminator = mlp(z_dim, NUM_DOMAINS)
+        self.discriminator = mlp(z_dim, NUM_DOMAINS, (discriminator_width, discriminator_width))
         self.domain_weight, self.lambda_max, self.gamma = domain_weight, lambda_max, gamma
 
     def losses(self, x, y, d, step_info: dict) -> dict[str, torch.Tensor]:

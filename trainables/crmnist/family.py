@@ -84,6 +84,8 @@ class CRMNISTConfig:
     l1_lambda_zd: float = 0.0
     # --- DANN / AugmentedDANN ---
     domain_weight: float = 1.0
+    # The seed's DomainDiscriminator(hidden_dim=100): two hidden layers of this width (notes §4 say 64-64).
+    dann_discriminator_width: int = 100
     lambda_reversal: float = 1.0  # λ_max of the gradient reversal schedule
     grl_gamma: float = 10.0
     beta_adv: float = 0.1
@@ -128,7 +130,8 @@ def build_model(c: CRMNISTConfig) -> torch.nn.Module:
         l1 = {"zy": c.l1_lambda_zy, "zx": c.l1_lambda_zx, "zdy": c.l1_lambda_zdy, "zd": c.l1_lambda_zd}
         return VAEModel(dims, betas, l1, c.alpha_y, c.alpha_d, c.conv_width)
     if c.model == "dann":
-        return DANN(dims["z"], c.conv_width, c.domain_weight, c.lambda_reversal, c.grl_gamma)
+        return DANN(dims["z"], c.conv_width, c.domain_weight, c.lambda_reversal, c.grl_gamma,
+                    c.dann_discriminator_width)
     if c.model == "augmented_dann":
         l1 = {"zy": c.adann_l1_zy, "zd": c.adann_l1_zd, "zdy": c.adann_l1_zdy}
         return AugmentedDANN(dims, c.conv_width, c.adann_alpha_y, c.adann_alpha_d, c.beta_adv, c.lambda_reversal,
@@ -301,7 +304,7 @@ class CRMNIST(Family):
     @classmethod
     def validate_config(cls, values: dict) -> None:
         c = cls.make_config(values)
-        positive_ints = ("batch_size", "schedule_steps", "eval_batch_size", "zy_dim", "zd_dim")
+        positive_ints = ("batch_size", "schedule_steps", "eval_batch_size", "zy_dim", "zd_dim", "dann_discriminator_width")
         for name in positive_ints:
             if getattr(c, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(c, name)}")
