@@ -88,6 +88,15 @@ def test_spurious_cue_rate():
     assert (c[y != 7] != RED).all()
 
 
+def test_empty_colour_subsets_leave_only_the_red_spurious_digit():
+    arrays = crdata.generate(GenerationConfig(source="digits8x8", max_base_images=400, color_subsets="none"), None)
+    y, d, c = arrays["train_y"], arrays["train_d"], arrays["train_c"]
+    assert set(np.unique(c)) == {-1, RED}  # no domain colour anywhere
+    assert np.all(y[c == RED] == 7)
+    assert set(np.unique(d[c == RED])) == set(GenerationConfig().in_domains())  # red 7s in every domain
+    assert GenerationConfig(color_subsets="none").key() != GenerationConfig().key()
+
+
 def test_angles_and_rotation():
     assert [GenerationConfig(rotation_step=10).angle(k) for k in range(6)] == [0, 10, 20, 30, 40, 50]
     assert [CFG.angle(k) for k in range(6)] == [0, 15, 30, 45, 60, 75]

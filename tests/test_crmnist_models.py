@@ -116,6 +116,10 @@ def test_presets_and_dimension_redistribution():
     head = CRMNIST.make_config({})
     assert (head.zy_dim, head.beta_zdy, head.alpha_y, head.l1_lambda_zdy, head.irm_penalty_weight) == (8, 1.0, 150.0,
                                                                                                        5.0, 5.0)
+    bea = CRMNIST.make_config({"preset": "bea13b7"})
+    assert (bea.color_subsets, bea.rotation_step) == ("none", 10)  # its conf/crmnist.json
+    assert CRMNIST.dataset_name(bea) == "crmnist_rot10_ood5_nosubsets"
+    assert CRMNIST.make_config({"preset": "bea13b7", "color_subsets": "head"}).color_subsets == "head"
     old = CRMNIST.make_config({"preset": "bea13b7", "alpha_d": 7.0})
     assert (old.zy_dim, old.beta_zx, old.beta_zdy, old.beta_zd, old.alpha_y) == (32, 5.0, 10.0, 2.0, 100.0)
     assert old.alpha_d == 7.0  # an explicit value beats the preset
@@ -169,7 +173,8 @@ def test_artifacts_are_pngs(tmp_path, model, names):
 
 @pytest.mark.parametrize("values, field", [({"batch_size": 0}, "batch_size"), ({"ood_domain": 6}, "ood_domain"),
                                            ({"color_prob": 1.5}, "color_prob"), ({"preset": "old"}, "preset"),
-                                           ({"beta_zx": -1.0}, "beta_zx")])
+                                           ({"beta_zx": -1.0}, "beta_zx"), ({"color_subsets": "some"}, "color_subsets"),
+                                           ({"dann_discriminator_width": 0}, "dann_discriminator_width")])
 def test_validate_config_names_the_field(values, field):
     with pytest.raises(ValueError, match=field):
         CRMNIST.validate_config(values)

@@ -4,7 +4,8 @@ Generation (SamuelS0/NVAE ``core/CRMNIST/data_generation.py`` + ``utils_crmnist.
 - a *base split* of the source's training images into train / validation (80/20, ``data_seed`` 42) is
   taken before any domain transform, so no validation image is ever seen in training in any domain;
 - each of six domains copies the whole base set; digits in the domain's ``subset`` get the domain's colour
-  with probability p = 0.5; the spurious digit 7, when outside the subset, gets **red** with p = 0.5;
+  with probability p = 0.5; the spurious digit 7, when outside the subset, gets **red** with p = 0.5
+  (``color_subsets: none`` empties every subset, as the seed's conf/crmnist.json at bea13b7 did);
 - ``AddColor``: the colour's channels are multiplied by the intensity (1.5), the others by 0.5, clipped
   (orange: R, G, B times 1.5·(1, 0.6, 0.1)); then every image is rotated by the domain angle
   ``domain × rotation_step`` (PIL nearest-neighbour about the centre, black fill, as torchvision's
@@ -64,6 +65,9 @@ class GenerationConfig:
     intensity: float = 1.5
     color_prob: float = 0.5
     spurious_digit: int = 7
+    # "head": each domain colours its SUBSETS digits (the seed's HEAD); "none": every subset empty, so
+    # only the spurious digit is ever coloured (red) -- the seed's conf/crmnist.json at bea13b7.
+    color_subsets: str = "head"
     ood_domain: int = 5  # -1: no OOD domain (all six are in-domain)
     data_seed: int = 42
     val_fraction: float = 0.2
@@ -179,7 +183,7 @@ def rotate_nearest(images: np.ndarray, angle: float) -> np.ndarray:
 def render_domain(grey: np.ndarray, labels: np.ndarray, domain: int, cfg: GenerationConfig,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The images of one domain (uint8 [N, 3, 28, 28]) and their colour labels (-1 = uncoloured)."""
-    subset = np.isin(labels, SUBSETS[domain])
+    subset = np.isin(labels, SUBSETS[domain] if cfg.color_subsets == "head" else ())
     draw = rng.random(len(labels)) < cfg.color_prob  # one draw per image, whether or not it is eligible
     colors = np.full(len(labels), -1, np.int64)
     colors[subset & draw] = domain  # domain d's colour is DOMAIN_COLORS[d]

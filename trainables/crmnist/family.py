@@ -5,7 +5,8 @@ Names and defaults are the seed's HEAD (c9577ff): ``beta_zy/zx/zdy/zd``, ``alpha
 8 dimensions per subspace, all β = 1, α = 150, ``l1_lambda_zdy`` = 5, IRM weight 5 after 1000 iterations,
 Adam 1e-3, batch 64. ``preset: bea13b7`` gives the older published defaults (the brief's za/zay era:
 32 dimensions each, β = 1, 5, 10, 2 for zy, zx, zdy(zay), zd(za), α = 100/100, L1 zx 50 and zdy 250,
-IRM 1e4 after 500, AugmentedDANN sparsity 0.01 on zdy); a value given explicitly beats the preset.
+IRM 1e4 after 500, AugmentedDANN sparsity 0.01 on zdy; and its data: empty colour subsets, so only the
+spurious red 7s are coloured, and rotations 0-50° in steps of 10); a value given explicitly beats the preset.
 Where we differ from the seed (beyond data.py / discriminative.py / probes.py):
 - batches are drawn uniformly with replacement from the trial's generator (the seed shuffles epochs);
   the seed's early stopping (patience 5 epochs) is the platform's ``budget.early_stopping``;
@@ -43,7 +44,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "bea13b7": {"zy_dim": 32, "zx_dim": 32, "zdy_dim": 32, "zd_dim": 32, "beta_zy": 1.0, "beta_zx": 5.0,
                 "beta_zdy": 10.0, "beta_zd": 2.0, "alpha_y": 100.0, "alpha_d": 100.0, "l1_lambda_zx": 50.0,
                 "l1_lambda_zdy": 250.0, "irm_penalty_weight": 1e4, "irm_anneal_iters": 500,
-                "adann_l1_zy": 0.0, "adann_l1_zd": 0.0, "adann_l1_zdy": 0.01},
+                "adann_l1_zy": 0.0, "adann_l1_zd": 0.0, "adann_l1_zdy": 0.01,
+                # its conf/crmnist.json: every domain's colour subset empty, rotations 0, 10, ..., 50
+                "color_subsets": "none", "rotation_step": 10},
 }
 
 
@@ -57,6 +60,7 @@ class CRMNISTConfig:
     intensity: float = 1.5
     color_prob: float = 0.5
     spurious_digit: int = 7
+    color_subsets: Literal["head", "none"] = "head"  # "none": no domain colours, only the red spurious 7s
     ood_domain: int = 5  # -1: no OOD domain
     data_seed: int = 42
     val_fraction: float = 0.2
@@ -299,6 +303,7 @@ class CRMNIST(Family):
         """``crmnist_rot15_ood5`` on MNIST; ``cr-digits8x8_rot15_ood5`` on the stand-in (never called MNIST)."""
         stem = "crmnist" if config.source == "mnist" else f"cr-{config.source}"
         name = f"{stem}_rot{config.rotation_step}_ood{config.ood_domain if config.ood_domain >= 0 else 'none'}"
+        name += "_nosubsets" if config.color_subsets == "none" else ""
         return name + (f"_n{config.max_base_images}" if config.max_base_images else "")
 
     @classmethod
@@ -327,6 +332,8 @@ class CRMNIST(Family):
             raise ValueError(f"ood_domain: must be -1 (none) or 0..{crdata.NUM_DOMAINS - 1}, got {c.ood_domain}")
         if not 0 <= c.spurious_digit <= 9:
             raise ValueError(f"spurious_digit: must be a digit 0..9, got {c.spurious_digit}")
+        if c.color_subsets not in ("head", "none"):
+            raise ValueError(f"color_subsets: must be 'head' or 'none', got {c.color_subsets!r}")
         if c.irm_penalty not in IRM_PENALTIES:
             raise ValueError(f"irm_penalty: unknown {c.irm_penalty!r}; known: {', '.join(IRM_PENALTIES)}")
         if c.model == "augmented_dann" and sum(c.latent_dims().values()) < 3:
