@@ -47,6 +47,14 @@ def _assert_same_tree(ours_nodes, sk_tree):
     assert np.array_equal(ours_nodes[9][:count], sk_tree.value[:, 0, 0])
 
 
+def _assert_same_boosted_trees(ours, ref):
+    assert ours.estimators_.shape == ref.estimators_.shape
+    for ours_tree, ref_tree in zip(ours.estimators_.ravel(), ref.estimators_.ravel()):
+        assert ours_tree.tree_.max_depth == ref_tree.tree_.max_depth
+        for name in NODE_FIELDS + ("value",):
+            assert np.array_equal(getattr(ours_tree.tree_, name), getattr(ref_tree.tree_, name)), name
+
+
 @pytest.mark.parametrize("kind", ["plain", "ties", "dead", "duplicated", "signed_zero", "discrete"])
 def test_build_tree_is_sklearns_tree(kind):
     rng = np.random.default_rng(["plain", "ties", "dead", "duplicated", "signed_zero", "discrete"].index(kind))
@@ -101,9 +109,7 @@ def test_presorted_booster_is_sklearns_booster(n_classes, kind):
     x_test = _awkward_columns(rng, 200, 4, kind)
     ours = PresortedGradientBoostingClassifier(random_state=0, n_estimators=20).fit(x, y)
     ref = GradientBoostingClassifier(random_state=0, n_estimators=20).fit(x, y)
-    for ours_tree, ref_tree in zip(ours.estimators_.ravel(), ref.estimators_.ravel()):
-        for name in NODE_FIELDS + ("value",):
-            assert np.array_equal(getattr(ours_tree.tree_, name), getattr(ref_tree.tree_, name)), name
+    _assert_same_boosted_trees(ours, ref)
     assert np.array_equal(ours.feature_importances_, ref.feature_importances_)
     assert np.array_equal(ours.predict_proba(x_test), ref.predict_proba(x_test))
     threaded = PresortedGradientBoostingClassifier(random_state=0, n_estimators=20).fit(x, y, tree_threads=3)
@@ -143,7 +149,4 @@ def test_presorted_booster_with_deeper_trees_is_sklearns():
     ours = PresortedGradientBoostingClassifier(random_state=1, n_estimators=5, max_depth=6).fit(x, y)
     ref = GradientBoostingClassifier(random_state=1, n_estimators=5, max_depth=6).fit(x, y)
     assert max(tree.tree_.max_depth for tree in ref.estimators_.ravel()) > 3
-    for ours_tree, ref_tree in zip(ours.estimators_.ravel(), ref.estimators_.ravel()):
-        assert ours_tree.tree_.max_depth == ref_tree.tree_.max_depth
-        for name in NODE_FIELDS + ("value",):
-            assert np.array_equal(getattr(ours_tree.tree_, name), getattr(ref_tree.tree_, name)), name
+    _assert_same_boosted_trees(ours, ref)
