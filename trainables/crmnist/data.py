@@ -44,6 +44,7 @@ NUM_DOMAINS, NUM_CLASSES = 6, 10
 DOMAIN_COLORS = ("blue", "green", "yellow", "cyan", "magenta", "orange")
 COLOR_NAMES = (*DOMAIN_COLORS, "red")  # c label: index here, -1 when uncoloured
 SUBSETS = ((0, 1, 2, 3, 4), (2, 3, 4, 5, 6), (4, 5, 6, 7, 8), (6, 7, 8, 9, 0), (8, 9, 0, 1, 2), (0, 2, 4, 6, 8))
+COLOR_SUBSETS = ("head", "none")  # GenerationConfig.color_subsets: SUBSETS, or every subset empty
 _CHANNELS = {"red": (0,), "green": (1,), "blue": (2,), "yellow": (0, 1), "magenta": (0, 2), "cyan": (1, 2)}
 SOURCES = ("mnist", "digits8x8")
 SPLITS = ("train", "val", "ood")

@@ -332,8 +332,8 @@ class CRMNIST(Family):
             raise ValueError(f"ood_domain: must be -1 (none) or 0..{crdata.NUM_DOMAINS - 1}, got {c.ood_domain}")
         if not 0 <= c.spurious_digit <= 9:
             raise ValueError(f"spurious_digit: must be a digit 0..9, got {c.spurious_digit}")
-        if c.color_subsets not in ("head", "none"):
-            raise ValueError(f"color_subsets: must be 'head' or 'none', got {c.color_subsets!r}")
+        if c.color_subsets not in crdata.COLOR_SUBSETS:
+            raise ValueError(f"color_subsets: unknown {c.color_subsets!r}; known: {', '.join(crdata.COLOR_SUBSETS)}")
         if c.irm_penalty not in IRM_PENALTIES:
             raise ValueError(f"irm_penalty: unknown {c.irm_penalty!r}; known: {', '.join(IRM_PENALTIES)}")
         if c.model == "augmented_dann" and sum(c.latent_dims().values()) < 3:
