@@ -16,7 +16,7 @@ The reference is written the obvious way, as the seeds do: ``np.histogram`` per 
 SAP. DCI's trees dominate the reference (sklearn re-sorts every latent in every node of each of the
 (classes x 100) trees per factor); the suite fits the very same trees with
 ``trainables/metrics/presorted_tree.py`` (one presort per fit, compiled with numba, bit for bit
-sklearn's trees) and spreads the factors over threads, while the MI and SVC parts gain from
+sklearn's trees) and spreads the factors, and each boosting stage's trees, over threads, while the MI and SVC parts gain from
 vectorising (``--no-dci`` shows them alone). The first run in a fresh checkout also compiles the
 numba code (cached afterwards under __pycache__); ``--repeats 2`` or more keeps that out of the best time.
 """
